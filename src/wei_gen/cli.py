@@ -1,0 +1,226 @@
+"""The ``wei-gen`` command line: validate workflows against a lab, show a lab as the models see it.
+
+Exit codes follow one rule everywhere: 0 = checked and clean, 1 = checked and problems found, 2 = could not check
+(bad lab, unreadable file, bad options). Bad input never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+
+from wei_gen.lab import (
+    Lab,
+    lab_from_dir,
+    lab_from_live,
+    lab_from_workcell_and_abouts,
+    raw_lab_json,
+    render_capability_cards,
+)
+from wei_gen.tools.validator import Diagnostic, ValidationReport, validate_file
+from wei_gen.yamlio import InputError
+
+app = typer.Typer(
+    name="wei-gen",
+    help="Generate and check WEI workflows for your lab.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+OutputFormat = Literal["text", "json"]
+
+LabDirOpt = Annotated[
+    Path | None,
+    typer.Option("--lab", help="Lab directory: workcell.yaml + abouts/<module>.json.", show_default=False),
+]
+WorkcellOpt = Annotated[Path | None, typer.Option("--workcell", help="Workcell YAML file.", show_default=False)]
+AboutsOpt = Annotated[
+    Path | None,
+    typer.Option("--abouts", help="Folder of <module>.json abouts (with --workcell).", show_default=False),
+]
+LiveOpt = Annotated[bool, typer.Option("--live", help="Fetch each module's GET /about (with --workcell).")]
+LenientOpt = Annotated[
+    bool,
+    typer.Option("--lenient-abouts", help="Treat a broken about as an unknown module (as WEI does), not an error."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a could-not-run message and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(EXIT_CANNOT_RUN)
+
+
+def load_lab(lab: Path | None, workcell: Path | None, abouts: Path | None, live: bool, lenient: bool) -> Lab:
+    """Load the lab from whichever of the three sources the options name."""
+    if lab is not None and (workcell or abouts):
+        raise fail("give either --lab DIR or --workcell FILE with --abouts DIR / --live, not both")
+    if lab is not None:
+        return lab_from_dir(lab, strict=not lenient)
+    if workcell is None:
+        raise fail("no lab given: use --lab DIR, or --workcell FILE with --abouts DIR or --live")
+    if live:
+        return lab_from_live(workcell)
+    if abouts is None:
+        raise fail("--workcell needs --abouts DIR (or --live to ask the running modules)")
+    return lab_from_workcell_and_abouts(workcell, abouts, strict=not lenient)
+
+
+def parse_params(items: list[str]) -> dict[str, Any] | None:
+    """``name=value`` pairs; values are read as YAML scalars (175 -> int, true -> bool)."""
+    if not items:
+        return None
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise fail(f"--param takes name=value, got '{item}'")
+        try:
+            params[name.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            params[name.strip()] = value
+    return params
+
+
+def check_format(fmt: str) -> OutputFormat:
+    """Accept only the formats we print."""
+    if fmt not in ("text", "json"):
+        raise fail(f"--format must be text or json, not '{fmt}'")
+    return "json" if fmt == "json" else "text"
+
+
+_MARK = {"error": "[bold red]✗ error[/]", "warning": "[yellow]! warning[/]", "info": "[cyan]i info[/]"}
+
+
+def render_diagnostic(d: Diagnostic) -> str:
+    """One diagnostic as scientist-readable text (rich markup)."""
+    where = []
+    if d.step_index is not None:
+        where.append(f"step {d.step_index + 1}" + (f' "{escape(d.step_name)}"' if d.step_name else ""))
+    if d.line is not None:
+        where.append(f"line {d.line}" + (f", column {d.column}" if d.column else ""))
+    location = f" ({', '.join(where)})" if where else ""
+    text = f"  {_MARK[d.severity]}{location}: {escape(d.message)} [dim]\\[{d.code}][/]"
+    if d.hint:
+        text += f"\n      [dim]hint:[/] {escape(d.hint)}"
+    return text
+
+
+def render_report(report: ValidationReport, *, show_info: bool) -> None:
+    """Print one file's result."""
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    status = "[bold red]FAIL[/]" if n_err else "[bold green]OK[/]"
+    out.print(f"{status} {escape(report.source)}: {n_err} error(s), {n_warn} warning(s)")
+    for d in report.diagnostics:
+        if d.severity != "info" or show_info:
+            out.print(render_diagnostic(d))
+    if report.payload_keys:
+        out.print(f"  [dim]the run needs payload keys:[/] {escape(', '.join(report.payload_keys))}")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.", show_default=False)],
+    lab: LabDirOpt = None,
+    workcell: WorkcellOpt = None,
+    abouts: AboutsOpt = None,
+    live: LiveOpt = False,
+    lenient_abouts: LenientOpt = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="name=value supplied at run time (repeatable).")
+    ] = None,
+    output_format: FormatOpt = "text",
+    info: Annotated[bool, typer.Option("--info", help="Also print info-level notes.")] = False,
+) -> None:
+    """Check workflow files against the lab: exit 0 = no errors, 1 = errors found, 2 = could not run."""
+    fmt = check_format(output_format)
+    params = parse_params(param or [])
+    try:
+        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts)
+    except InputError as exc:
+        raise fail(f"cannot load the lab: {exc}") from None
+    reports: list[ValidationReport] = []
+    for path in files:
+        try:
+            reports.append(validate_file(path, the_lab, parameters=params))
+        except InputError as exc:
+            raise fail(str(exc)) from None
+    failed = sum(1 for r in reports if not r.ok)
+    if fmt == "json":
+        payload = {
+            "lab": {"source": the_lab.source, "workcell": the_lab.workcell.name, "notes": the_lab.notes},
+            "files": [r.model_dump(mode="json") | {"ok": r.ok} for r in reports],
+            "summary": {
+                "files": len(reports),
+                "failed": failed,
+                "errors": sum(len(r.errors) for r in reports),
+                "warnings": sum(len(r.warnings) for r in reports),
+            },
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        for note in the_lab.notes:
+            out.print(f"[yellow]lab note:[/] {escape(note)}")
+        for report in reports:
+            render_report(report, show_info=info)
+        if len(reports) > 1:
+            out.print(f"\n{len(reports)} file(s) checked against {escape(the_lab.workcell.name)}: {failed} with errors")
+    raise typer.Exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+@app.command("lab")
+def show_lab(
+    lab: LabDirOpt = None,
+    workcell: WorkcellOpt = None,
+    abouts: AboutsOpt = None,
+    live: LiveOpt = False,
+    lenient_abouts: LenientOpt = False,
+    output_format: FormatOpt = "text",
+) -> None:
+    """Show the lab as the models see it (capability cards) and how much smaller that is than a raw dump."""
+    fmt = check_format(output_format)
+    try:
+        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts)
+    except InputError as exc:
+        raise fail(f"cannot load the lab: {exc}") from None
+    cards, raw = render_capability_cards(the_lab), raw_lab_json(the_lab)
+    unknown = {n: m.about_problem for n, m in the_lab.modules.items() if m.about is None}
+    if fmt == "json":
+        payload = {
+            "workcell": the_lab.workcell.name,
+            "cards": cards,
+            "cards_chars": len(cards),
+            "raw_json_chars": len(raw),
+            "unknown_modules": unknown,
+            "notes": the_lab.notes,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    out.print(escape(cards))
+    for note in the_lab.notes:
+        out.print(f"[yellow]lab note:[/] {escape(note)}")
+    out.print(
+        f"[dim]capability cards: {len(cards):,} characters; raw JSON dump of the same lab: {len(raw):,} "
+        f"characters ({100 * len(cards) / max(len(raw), 1):.0f} %)[/]"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
