@@ -55,6 +55,7 @@ LenientOpt = Annotated[
     typer.Option("--lenient-abouts", help="Treat a broken about as an unknown module (as WEI does), not an error."),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each module's /about (--live).")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -63,16 +64,18 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_CANNOT_RUN)
 
 
-def load_lab(lab: Path | None, workcell: Path | None, abouts: Path | None, live: bool, lenient: bool) -> Lab:
+def load_lab(
+    lab: Path | None, workcell: Path | None, abouts: Path | None, live: bool, lenient: bool, timeout: float = 5.0
+) -> Lab:
     """Load the lab from whichever of the three sources the options name."""
-    if lab is not None and (workcell or abouts):
+    if lab is not None and (workcell or abouts or live):
         raise fail("give either --lab DIR or --workcell FILE with --abouts DIR / --live, not both")
     if lab is not None:
         return lab_from_dir(lab, strict=not lenient)
     if workcell is None:
         raise fail("no lab given: use --lab DIR, or --workcell FILE with --abouts DIR or --live")
     if live:
-        return lab_from_live(workcell)
+        return lab_from_live(workcell, timeout=timeout)
     if abouts is None:
         raise fail("--workcell needs --abouts DIR (or --live to ask the running modules)")
     return lab_from_workcell_and_abouts(workcell, abouts, strict=not lenient)
@@ -138,6 +141,7 @@ def validate(
     abouts: AboutsOpt = None,
     live: LiveOpt = False,
     lenient_abouts: LenientOpt = False,
+    timeout: TimeoutOpt = 5.0,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="name=value supplied at run time (repeatable).")
     ] = None,
@@ -148,7 +152,7 @@ def validate(
     fmt = check_format(output_format)
     params = parse_params(param or [])
     try:
-        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts)
+        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
     except InputError as exc:
         raise fail(f"cannot load the lab: {exc}") from None
     reports: list[ValidationReport] = []
@@ -187,12 +191,13 @@ def show_lab(
     abouts: AboutsOpt = None,
     live: LiveOpt = False,
     lenient_abouts: LenientOpt = False,
+    timeout: TimeoutOpt = 5.0,
     output_format: FormatOpt = "text",
 ) -> None:
     """Show the lab as the models see it (capability cards) and how much smaller that is than a raw dump."""
     fmt = check_format(output_format)
     try:
-        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts)
+        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
     except InputError as exc:
         raise fail(f"cannot load the lab: {exc}") from None
     cards, raw = render_capability_cards(the_lab), raw_lab_json(the_lab)

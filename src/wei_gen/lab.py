@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -252,7 +253,10 @@ def lab_from_live(workcell_path: Path, *, timeout: float = 5.0, client: httpx.Cl
     own_client = client is None
     http = client or httpx.Client(timeout=timeout)
     try:
-        modules = {m.name: _fetch_about(http, m) for m in workcell.modules}
+        # Ask all modules at once: a lab with several unreachable modules should not wait for each in turn.
+        with ThreadPoolExecutor(max_workers=min(16, len(workcell.modules))) as pool:
+            fetched = list(pool.map(lambda m: _fetch_about(http, m), workcell.modules))
+        modules = {m.name: lab_module for m, lab_module in zip(workcell.modules, fetched, strict=True)}
     finally:
         if own_client:
             http.close()
@@ -270,7 +274,7 @@ def _fetch_about(http: httpx.Client, module: ModuleDefinition) -> LabModule:
         response = http.get(url)
     except httpx.TimeoutException:
         return LabModule(module, None, "failed", f"GET {url} timed out")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return LabModule(module, None, "failed", f"GET {url} failed: {type(exc).__name__}: {exc}")
     if response.status_code != 200:
         return LabModule(module, None, "failed", f"GET {url} answered HTTP {response.status_code}")

@@ -73,7 +73,27 @@ def parse_yaml(text: str, source: str = "<text>") -> LoadedYaml:
         ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", source=source) from None
+    if _is_cyclic(data):
+        raise InputError("invalid YAML: an alias refers to the node that contains it (a cycle)", source=source)
     return LoadedYaml(data=data, step_lines=_flowdef_lines(node))
+
+
+def _is_cyclic(data: Any) -> bool:
+    """Whether a YAML alias made a container contain itself (``&a {x: *a}``); such data cannot be a workflow."""
+    on_path: set[int] = set()
+
+    def visit(value: Any) -> bool:
+        if not isinstance(value, dict | list):
+            return False
+        if id(value) in on_path:
+            return True
+        on_path.add(id(value))
+        children = value.values() if isinstance(value, dict) else value
+        found = any(visit(child) for child in children)
+        on_path.discard(id(value))
+        return found
+
+    return visit(data)
 
 
 def _flowdef_lines(node: yaml.Node | None) -> list[int]:

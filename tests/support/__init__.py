@@ -1,0 +1,1 @@
+"""Reusable test infrastructure (scripted servers, fixtures) shared by the test suites."""
