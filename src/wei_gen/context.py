@@ -1,0 +1,205 @@
+"""Per-run settings (LangGraph ``context_schema``) and loading them from wei_gen v2's YAML config and the environment.
+
+Secrets (API keys, organisation) never enter the context, the state or the history: they are read from the
+environment or registered in-process by :func:`register_credentials` and used only when a chat model is built.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wei_gen.yamlio import InputError, load_yaml_file
+
+DEFAULT_LAB = Path(__file__).resolve().parents[2] / "examples" / "labs" / "rpl_like"
+
+
+class ConfigError(InputError):
+    """The wei-gen config file is unusable."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Settings of one run: a model per agent, sampling, thresholds, loop bounds and where the lab is."""
+
+    framework_model: str = "openai:gpt-4o"
+    """Model for feasibility, plan and shortlist (``provider:model``)."""
+    workflow_model: str = "openai:gpt-4o"
+    """Model writing the WEI workflow."""
+    code_model: str = "openai:gpt-4o"
+    """Model writing the experiment code (programmer)."""
+    validator_model: str = "openai:gpt-4o"
+    """Model writing tests for the code (test designer)."""
+    config_model: str = "openai:gpt-4o"
+    """Model writing instrument configs."""
+    temperature: float = 0.0
+    """Sampling temperature for every call."""
+    feasibility_threshold: float = 0.5
+    """Continue only when P(yes) is above this."""
+    max_plan_attempts: int = 3
+    """Bound of the plan -> check -> plan loop."""
+    max_workflow_attempts: int = 3
+    """Bound of the workflow -> validate -> workflow loop."""
+    max_code_attempts: int = 3
+    """Bound of the code -> check -> code loop."""
+    max_config_attempts: int = 2
+    """Bound of the config -> check -> config loop."""
+    model_retries: int = 3
+    """Attempts per node on transient model errors (429, 5xx, timeouts)."""
+    request_timeout: float = 60.0
+    """Seconds per model request."""
+    base_url: str = ""
+    """OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); empty = the provider's default or OPENAI_BASE_URL."""
+    lab_dir: str = str(DEFAULT_LAB)
+    """Lab directory used when the input names none."""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``init_chat_model`` (non-secret)."""
+
+    def model_for(self, agent: str) -> str:
+        """The model string of an agent (``framework``, ``workflow``, ``code``, ``validator``, ``config``)."""
+        value = getattr(self, f"{agent}_model", None)
+        if not isinstance(value, str):
+            raise ValueError(f"unknown agent '{agent}'")
+        return value
+
+
+_MODEL_KEYS = {f.name for f in fields(Context) if f.name.endswith("_model")}
+_SETTING_KEYS = {f.name for f in fields(Context)} - {"model_kwargs"}
+
+
+@dataclass
+class Credentials:
+    """API credentials, kept out of every serialisable object."""
+
+    openai_api_key: str = ""
+    openai_organization: str = ""
+
+
+_CREDENTIALS = Credentials()
+
+
+def register_credentials(api_key: str = "", organization: str = "") -> None:
+    """Make credentials from a config file available to model construction (process-wide, never persisted)."""
+    _CREDENTIALS.openai_api_key = api_key
+    _CREDENTIALS.openai_organization = organization
+
+
+def credentials() -> Credentials:
+    """Credentials: registered ones first, then ``OPENAI_API_KEY`` / ``OPENAI_ORG_ID`` from the environment."""
+    return Credentials(
+        openai_api_key=_CREDENTIALS.openai_api_key or os.environ.get("OPENAI_API_KEY", ""),
+        openai_organization=_CREDENTIALS.openai_organization or os.environ.get("OPENAI_ORG_ID", ""),
+    )
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What a wei-gen config file says: the run context plus where sessions are stored."""
+
+    context: Context
+    """Per-run settings."""
+    data_dir: Path
+    """Where sessions (SQLite checkpoints) and indexes live."""
+    checkpointer: str = ""
+    """``sqlite:PATH`` or a ``postgresql://`` URL; empty = SQLite under ``data_dir``."""
+    api_tokens: tuple[str, ...] = ()
+    """Bearer tokens for the REST endpoints (each token is an owner)."""
+
+
+def default_data_dir() -> Path:
+    """``$WEI_GEN_DATA_DIR`` or ``./.wei_gen``."""
+    return Path(os.environ.get("WEI_GEN_DATA_DIR", ".wei_gen"))
+
+
+def _normalise_model(name: str) -> str:
+    """wei_gen v2 configs name bare OpenAI models (``gpt-4-turbo``); we use ``provider:model``."""
+    name = name.strip()
+    return name if ":" in name else f"openai:{name}"
+
+
+def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> AppConfig:
+    """Load wei_gen v2's YAML config shape (``api_keys.openai.key/org``, ``settings.*_model``) plus our settings.
+
+    Environment: ``OPENAI_API_KEY``/``OPENAI_ORG_ID`` (credentials), ``OPENAI_BASE_URL`` (endpoint),
+    ``WEI_GEN_LAB``, ``WEI_GEN_DATA_DIR``, ``WEI_GEN_CHECKPOINTER``, ``WEI_GEN_API_TOKEN``. The file wins over the
+    environment for settings; credentials from the file are registered in-process, never stored.
+    """
+    env = dict(os.environ if env is None else env)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = load_yaml_file(path).data
+        except InputError as exc:
+            raise ConfigError(exc.message, source=exc.source, line=exc.line, column=exc.column) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("a wei-gen config must be a YAML mapping (api_keys:, settings:)", source=str(path))
+        data = loaded
+    settings = _section(data, "settings", path)
+    keys = _section(_section(data, "api_keys", path), "openai", path)
+    unknown = sorted(set(settings) - _SETTING_KEYS - {"data_dir", "checkpointer", "api_tokens", "validation_threshold"})
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(unknown)}", source=str(path))
+    context = Context(base_url=env.get("OPENAI_BASE_URL", ""), lab_dir=env.get("WEI_GEN_LAB", Context.lab_dir))
+    updates: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in _MODEL_KEYS:
+            updates[key] = _normalise_model(str(value))
+        elif key == "validation_threshold":  # wei_gen v2's name for the feasibility threshold
+            updates["feasibility_threshold"] = float(value)
+        elif key in _SETTING_KEYS:
+            updates[key] = _coerce(key, value, path)
+    try:
+        context = replace(context, **updates)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings: {exc}", source=str(path)) from None
+    if keys.get("key") or keys.get("org"):
+        register_credentials(str(keys.get("key") or ""), str(keys.get("org") or ""))
+    tokens = settings.get("api_tokens") or []
+    if env.get("WEI_GEN_API_TOKEN"):
+        tokens = [*tokens, env["WEI_GEN_API_TOKEN"]]
+    return AppConfig(
+        context=context,
+        data_dir=Path(str(settings.get("data_dir") or env.get("WEI_GEN_DATA_DIR") or default_data_dir())),
+        checkpointer=str(settings.get("checkpointer") or env.get("WEI_GEN_CHECKPOINTER") or ""),
+        api_tokens=tuple(str(t) for t in tokens),
+    )
+
+
+def _section(data: dict[str, Any], key: str, path: Path | None) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' must be a mapping", source=str(path))
+    return value
+
+
+def _coerce(key: str, value: Any, path: Path | None) -> Any:
+    default = getattr(Context(), key)
+    try:
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting '{key}' must be a {type(default).__name__}, not {value!r}", source=str(path)
+        ) from None
+
+
+def dump_example_config() -> str:
+    """An example config file in wei_gen v2's shape (for ``wei-gen`` docs and tests)."""
+    return yaml.safe_dump(
+        {
+            "api_keys": {"openai": {"key": "sk-...", "org": "org-..."}},
+            "settings": {f"{a}_model": "gpt-4o" for a in ("framework", "workflow", "code", "validator", "config")},
+        },
+        sort_keys=False,
+    )

@@ -1,0 +1,60 @@
+"""Example retrieval, first version: rank the lab's own example workflows by module and action overlap.
+
+Deterministic and honest: it reads the lab's ``examples/`` folder and scores each workflow by how many of the
+shortlist's modules and the plan's actions it uses. The chromadb index with embeddings (issue 5) replaces this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langgraph.runtime import Runtime
+
+from wei_gen.context import Context
+from wei_gen.nodes.common import lab_and_cards
+from wei_gen.state import Example, State
+
+MAX_EXAMPLES = 3
+
+
+def summarize_workflow(path: Path) -> tuple[str, list[tuple[str, str]]] | None:
+    """Name and (module, action) steps of a workflow file, or None when it cannot be read."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("flowdef"), list):
+        return None
+    steps = [
+        (str(s.get("module")), str(s.get("action")))
+        for s in data["flowdef"]
+        if isinstance(s, dict) and s.get("module") and s.get("action")
+    ]
+    return str(data.get("name") or path.stem), steps
+
+
+def rank_examples(paths: list[Path], modules: set[str], actions: set[tuple[str, str]]) -> list[Example]:
+    """Score = shared modules + 2 x shared (module, action) pairs, normalised by the example's size."""
+    ranked: list[Example] = []
+    for path in paths:
+        summary = summarize_workflow(path)
+        if summary is None:
+            continue
+        name, steps = summary
+        used_modules, used_actions = {m for m, _ in steps}, set(steps)
+        overlap = len(used_modules & modules) + 2 * len(used_actions & actions)
+        score = overlap / (len(used_modules) + 2 * len(used_actions) or 1)
+        text = " -> ".join(f"{m}.{a}" for m, a in steps)
+        ranked.append(Example(source=str(path), name=name, summary=text, score=round(score, 4)))
+    ranked.sort(key=lambda e: (-e.score, e.name))
+    return [e for e in ranked if e.score > 0][:MAX_EXAMPLES]
+
+
+def retrieve_examples(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Pick the lab's example workflows closest to the shortlist and plan."""
+    lab, _ = lab_and_cards(state, runtime)
+    modules = {e.module for e in state["shortlist"].modules} if "shortlist" in state else set()
+    actions = {(s.instrument, s.action) for s in state["plan"].steps} if "plan" in state else set()
+    return {"examples": rank_examples(lab.example_paths, modules, actions)}
