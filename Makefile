@@ -20,8 +20,8 @@ demo: setup
 	$(BIN)/wei-gen validate --lab $(LAB) $(LAB)/examples/*.yaml
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: setup
 	$(BIN)/mypy

@@ -41,8 +41,8 @@ def yes_no(answer: str, p: float) -> AIMessage:
 class TaskScriptedChatModel(BaseChatModel):
     """Replies from per-task queues (task = the ``<task>`` tag of the system prompt); the last reply repeats."""
 
-    _queues: dict[str, deque[AIMessage]] = PrivateAttr(default_factory=lambda: defaultdict(deque))
-    _last: dict[str, AIMessage] = PrivateAttr(default_factory=dict)
+    _queues: dict[str, deque[AIMessage | BaseException]] = PrivateAttr(default_factory=lambda: defaultdict(deque))
+    _last: dict[str, AIMessage | BaseException] = PrivateAttr(default_factory=dict)
     _calls: list[tuple[str, list[BaseMessage]]] = PrivateAttr(default_factory=list)
 
     @property
@@ -50,8 +50,8 @@ class TaskScriptedChatModel(BaseChatModel):
         """Every call as (task, messages)."""
         return self._calls
 
-    def script(self, task: str, *replies: AIMessage) -> TaskScriptedChatModel:
-        """Queue replies for a task."""
+    def script(self, task: str, *replies: AIMessage | BaseException) -> TaskScriptedChatModel:
+        """Queue replies for a task; an exception is raised when its turn comes (a failing provider)."""
         self._queues[task].extend(replies)
         return self
 
@@ -79,5 +79,8 @@ class TaskScriptedChatModel(BaseChatModel):
             self._last[task] = queue.popleft()
         if task not in self._last:
             raise AssertionError(f"no scripted reply for task {task!r}")
-        reply = self._last[task].model_copy()
+        last = self._last[task]
+        if isinstance(last, BaseException):
+            raise last
+        reply = last.model_copy()
         return ChatResult(generations=[ChatGeneration(message=reply)])
