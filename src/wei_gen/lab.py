@@ -292,9 +292,12 @@ def _fetch_about(http: httpx.Client, module: ModuleDefinition) -> LabModule:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def _is_location_arg(module: str, lab: Lab, arg: Any) -> bool:
+    return is_coordinate_type(parse_type(arg.type)) and bool(lab.locations(module))
+
+
 def _render_arg(module: str, lab: Lab, arg: Any) -> str:
-    type_node = parse_type(arg.type)
-    type_text = "location" if is_coordinate_type(type_node) and lab.locations(module) else str(type_node)
+    type_text = "location" if _is_location_arg(module, lab, arg) else str(parse_type(arg.type))
     text = f"{arg.name}: {type_text}"
     if arg.default is None and arg.required:
         return text + "*"
@@ -327,6 +330,12 @@ def render_capability_cards(lab: Lab) -> str:
             results = "".join(f" -> {r.label}" for r in action.results)
             desc = _short(action.description, 70)
             lines.append(f"  - {action.name}({args}{files}){results}" + (f"  # {desc}" if desc else ""))
+            # Required args are what a model must fill in: their units and allowed values matter (°C, 'tower1').
+            lines += [
+                f"      {a.name}: {_short(a.description, 90)}"
+                for a in action.args
+                if a.required and a.description and not _is_location_arg(name, lab, a)
+            ]
         if locs := lab.locations(name):
             lines.append(f"  locations: {', '.join(locs)}")
     return "\n".join(lines) + "\n"
