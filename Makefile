@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LAB    := examples/labs/rpl_like
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench ci clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: lint typecheck unit
 
 bench: setup
 	$(BIN)/python bench/validate_corpus.py
+	$(BIN)/python bench/graph_overhead.py
+
+# What CI runs: `make test` against a throwaway PostgreSQL cluster (scripts/start-postgres.sh), stopped afterwards.
+ci:
+	bash .ci/run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

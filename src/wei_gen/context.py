@@ -48,8 +48,6 @@ class Context:
     """Bound of the code -> check -> code loop."""
     max_config_attempts: int = 2
     """Bound of the config -> check -> config loop."""
-    model_retries: int = 3
-    """Attempts per node on transient model errors (429, 5xx, timeouts)."""
     request_timeout: float = 60.0
     """Seconds per model request."""
     base_url: str = ""

@@ -69,6 +69,8 @@ def load_chat_model(spec: str, context: Context) -> BaseChatModel:
             )
         if creds.openai_organization:
             kwargs["organization"] = creds.openai_organization
+        # Streamed calls (LangGraph's "messages" mode) report tokens only when usage is asked for.
+        kwargs.setdefault("stream_usage", True)
     try:
         model: BaseChatModel = init_chat_model(spec, **kwargs)
     except (ImportError, ValueError) as exc:

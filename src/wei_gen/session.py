@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from wei_gen.checkpoints import list_threads, open_checkpointer, thread_exists
 from wei_gen.context import AppConfig, Context, load_config
@@ -147,13 +148,20 @@ class Session:
         self.app.graph.invoke(inputs, self.config, context=self.app.context)
         return self.status
 
-    def stream(self, **inputs: Any) -> Iterator[dict[str, Any]]:
-        """Run like the step methods, yielding each node's update as it happens (for progress displays)."""
-        yield from self.app.graph.stream(inputs, self.config, context=self.app.context, stream_mode="updates")
+    def stream(self, stream_mode: StreamMode = "updates", **inputs: Any) -> Iterator[Any]:
+        """Run like the step methods, yielding progress as it happens (node updates, or model tokens with "messages").
+
+        ``inputs`` are the graph's (``entry``, ``description``, ``values``, ``stop_after`` ...); a start without a
+        description is refused as in ``execute_experiment``.
+        """
+        if inputs.get("entry", "start") == "start":
+            inputs |= self._start_inputs(inputs.get("description", ""), inputs.get("values"))
+        yield from self.app.graph.stream(inputs, self.config, context=self.app.context, stream_mode=stream_mode)
 
     def state(self) -> State:
-        """The session's current state."""
-        return self.app.graph.get_state(self.config).values  # type: ignore[return-value]
+        """The session's current state (artifacts a new experiment cleared, stored as None, are left out)."""
+        values = self.app.graph.get_state(self.config).values
+        return {k: v for k, v in values.items() if v is not None}  # type: ignore[return-value]
 
     @property
     def status(self) -> Status:
@@ -210,7 +218,7 @@ class Session:
             "version": HISTORY_VERSION,
             "session_id": self.session_id,
             "timestamp": _epoch(snapshot.created_at),
-            "validity": state["feasibility"].p_yes if "feasibility" in state else 0,
+            "validity": state["feasibility"].p_yes if state.get("feasibility") is not None else 0,
             "original_user_description": state.get("description", ""),
             "original_user_values": state.get("values", ""),
         }
@@ -225,7 +233,7 @@ class Session:
             "stale": list(state.get("stale", [])),
             "usage": dump(state.get("usage", {})),
             "feasibility": dump(state.get("feasibility")),
-            "tests": state["code"].tests if "code" in state else "",
+            "tests": state["code"].tests if state.get("code") is not None else "",
         }
         return history
 

@@ -219,10 +219,11 @@ def add_turns(left: dict[str, list[Turn]] | None, right: dict[str, list[Turn]] |
 
 
 def merge_reports(
-    left: dict[str, ValidationReport] | None, right: dict[str, ValidationReport] | None
+    left: dict[str, ValidationReport] | None, right: dict[str, ValidationReport | None] | None
 ) -> dict[str, ValidationReport]:
-    """Replace reports per artifact, keeping the others."""
-    return {**(left or {}), **(right or {})}
+    """Replace reports per artifact, keeping the others; a ``None`` report removes that artifact's report."""
+    merged = {**(left or {}), **(right or {})}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def merge_strings(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
@@ -328,13 +329,13 @@ class OutputState(TypedDict, total=False):
 
 def artifact_text(state: State, agent: Agent) -> str:
     """The current artifact of an agent as text (what the history and the chat show)."""
-    if agent == "framework" and "plan" in state:
+    if agent == "framework" and state.get("plan") is not None:
         return state["plan"].model_dump_json(indent=2)
-    if agent == "workflow" and "workflow" in state:
+    if agent == "workflow" and state.get("workflow") is not None:
         return state["workflow"].yaml
-    if agent == "code" and "code" in state:
+    if agent == "code" and state.get("code") is not None:
         return state["code"].script
-    if agent == "config" and "config" in state:
+    if agent == "config" and state.get("config") is not None:
         # One YAML mapping, file path -> config: the same shape a user edit of the configs is read in.
         files = state["config"].files
         return dump_yaml({f.path: yaml.safe_load(f.content) for f in files}) if files else ""

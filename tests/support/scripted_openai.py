@@ -22,7 +22,8 @@ Where a reply goes: ``text`` is always the assistant content. ``data`` (dict, py
 ``raw`` (an exact string, e.g. malformed JSON) become the arguments of one tool call when the request carries
 ``tools``, else the content (``data`` serialised as JSON). Logprobs are only returned when the request asks for
 them (``logprobs: true``), for the first token only, and ``top_logprobs`` is cut to the requested count, as OpenAI
-does; an unscripted reply then gets the content's first word with logprob 0.0. Usage defaults to characters / 4.
+does; an unscripted reply then gets the content's first word with logprob 0.0, and ``ignore_logprobs=True`` sends
+none at all (a server without logprobs). Usage defaults to characters / 4.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Reply:
         kind: What the reply is (see the module docstring for where each kind goes).
         value: The content string, the data object or the error message.
         logprobs: ``(first_token, [(token, logprob), ...])`` for the first token's ``top_logprobs``.
+        ignore_logprobs: Answer like a server that ignores ``logprobs: true`` (some vLLM/Ollama setups): the
+            choice carries no logprobs at all, even when the request asks for them.
         usage: ``(prompt_tokens, completion_tokens)``; default is a deterministic characters / 4 estimate.
         status: HTTP status of an ``error`` reply (e.g. 429, 500, 503).
         retry_after: Seconds sent as ``retry-after`` (and ``retry-after-ms``) with an error.
@@ -69,6 +72,7 @@ class Reply:
     kind: ReplyKind
     value: Any = None
     logprobs: tuple[str, Sequence[tuple[str, float]]] | None = None
+    ignore_logprobs: bool = False
     usage: tuple[int, int] | None = None
     status: int = 200
     retry_after: float | None = None
@@ -222,7 +226,7 @@ def _tokens(text: str) -> int:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # block_on_close (default) still joins handler threads in server_close()
+    daemon_threads = False  # non-daemon handler threads are the ones server_close() joins (block_on_close)
 
     def __init__(self, owner: ScriptedOpenAI) -> None:
         self.owner = owner
@@ -470,7 +474,7 @@ def _usage(body: JSONDict, reply: Reply, content: str | None, calls: list[JSONDi
 
 
 def _logprobs(body: JSONDict, reply: Reply, content: str | None) -> JSONDict | None:
-    if not body.get("logprobs"):
+    if not body.get("logprobs") or reply.ignore_logprobs:
         return None
     if reply.logprobs is not None:
         token, top = reply.logprobs

@@ -51,11 +51,11 @@ def write_code(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def check_code(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the script statically against the workflow; record the report, the feedback and a version."""
     error = state.get("draft_errors", {}).get("code", "")
-    if error or "code" not in state:
+    if error or state.get("code") is None:
         report = llm_error_report("experiment.py", error or "no script was produced")
         return {"reports": {"code": report}, "code_feedback": feedback_text(report)}
     script = state["code"].script
-    report = check_script(script, state["workflow"].workflow if "workflow" in state else None)
+    report = check_script(script, state["workflow"].workflow if state.get("workflow") is not None else None)
     number = sum(1 for v in state.get("versions", []) if v.agent == "code") + 1
     version = Version(agent="code", number=number, origin="generated", content=script, ok=report.ok)
     return {

@@ -16,6 +16,15 @@ _NEEDS = {"workflow": "plan", "code": "workflow", "config": "workflow"}
 _STEP_OF_PHASE = {"plan": "framework_step", "workflow": "workflow_step", "code": "code_step", "config": "config_step"}
 
 
+# A new experiment in a session starts from nothing: the previous one's artifacts and reports must not survive a
+# run that stops early (e.g. infeasible). Versions, conversations and usage stay as the session's history.
+NEW_EXPERIMENT: dict[str, Any] = {
+    **dict.fromkeys(("feasibility", "plan", "shortlist", "examples", "workflow", "code", "config"), None),
+    "reports": dict.fromkeys(("plan", "workflow", "code", "config", "edit")),
+    "stale": [],
+}
+
+
 def _failed(reason: str) -> dict[str, Any]:
     return {"status": Status(state="failed", step="prepare_run", reason=reason)}
 
@@ -34,7 +43,11 @@ def prepare_run(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return _failed(f"there is no {missing} yet: run {_STEP_OF_PHASE[missing]} first")
     if entry in ("refine", "edit") and not state.get("agent"):
         return _failed(f"'{entry}' needs an agent")
-    update: dict[str, Any] = {"status": Status(state="running", step=entry), "draft_errors": {}, "reply": ""}
+    update: dict[str, Any] = {"draft_errors": {}, "reply": ""}
+    if entry not in ("refine", "edit"):  # a chat or an edit does not change where the pipeline stands
+        update["status"] = Status(state="running", step=entry)
+    if entry == "start":
+        update |= NEW_EXPERIMENT
     for phase in PHASES:
         update[f"{phase}_attempts"] = 0
         update[f"{phase}_feedback"] = ""

@@ -37,11 +37,10 @@ def make_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         SystemMessage(PLAN_SYSTEM.format(lab_cards=cards, data_rule=DATA_RULE)),
         HumanMessage(user),
     ]
-    if state.get("plan_feedback") and "plan" in state:
-        messages += [
-            AIMessage(state["plan"].model_dump_json()),
-            HumanMessage(PLAN_RETRY_USER.format(feedback=state["plan_feedback"])),
-        ]
+    if state.get("plan_feedback"):
+        if state.get("plan") is not None:  # show the plan that failed; an unreadable answer has none to show
+            messages.append(AIMessage(state["plan"].model_dump_json()))
+        messages.append(HumanMessage(PLAN_RETRY_USER.format(feedback=state["plan_feedback"])))
     out = call_structured(chat_model(runtime, "framework"), Plan, messages)
     update: dict[str, Any] = {
         "plan_attempts": state.get("plan_attempts", 0) + 1,
@@ -85,7 +84,7 @@ def check_plan_against_lab(plan: Plan, lab: Lab) -> ValidationReport:
 def check_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the latest plan against the lab and record the verdict, feedback and a version."""
     error = state.get("draft_errors", {}).get("plan", "")
-    if error or "plan" not in state:
+    if error or state.get("plan") is None:
         report = llm_error_report("plan", error or "no plan was produced")
         return {"reports": {"plan": report}, "plan_feedback": feedback_text(report)}
     lab, _ = lab_and_cards(state, runtime)

@@ -70,10 +70,10 @@ def parse_artifact(agent: Agent, text: str, lab: Lab, state: State) -> tuple[Any
             return None, report
         return WorkflowArtifact(workflow=workflow, yaml=text), report
     if agent == "code":
-        report = check_script(text, state["workflow"].workflow if "workflow" in state else None)
+        report = check_script(text, state["workflow"].workflow if state.get("workflow") is not None else None)
         if any(d.code == "code-syntax" for d in report.diagnostics):
             return None, report
-        return CodeArtifact(script=text, tests=state["code"].tests if "code" in state else ""), report
+        return CodeArtifact(script=text, tests=state["code"].tests if state.get("code") is not None else ""), report
     return _parse_configs(text)
 
 

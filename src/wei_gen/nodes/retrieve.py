@@ -6,15 +6,16 @@ shortlist's modules and the plan's actions it uses. The chromadb index with embe
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from langgraph.runtime import Runtime
 
 from wei_gen.context import Context
 from wei_gen.nodes.common import lab_and_cards
 from wei_gen.state import Example, State
+from wei_gen.yamlio import InputError, parse_yaml
 
 MAX_EXAMPLES = 3
 
@@ -22,8 +23,17 @@ MAX_EXAMPLES = 3
 def summarize_workflow(path: Path) -> tuple[str, list[tuple[str, str]]] | None:
     """Name and (module, action) steps of a workflow file, or None when it cannot be read."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return _summary(str(path), path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=512)
+def _summary(path: str, mtime: float) -> tuple[str, list[tuple[str, str]]] | None:
+    """Parse each example once per version of the file (``mtime``): retrieval runs in every session."""
+    try:
+        data = parse_yaml(Path(path).read_text(encoding="utf-8"), path).data
+    except (OSError, InputError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("flowdef"), list):
         return None
@@ -32,7 +42,7 @@ def summarize_workflow(path: Path) -> tuple[str, list[tuple[str, str]]] | None:
         for s in data["flowdef"]
         if isinstance(s, dict) and s.get("module") and s.get("action")
     ]
-    return str(data.get("name") or path.stem), steps
+    return str(data.get("name") or Path(path).stem), steps
 
 
 def rank_examples(paths: list[Path], modules: set[str], actions: set[tuple[str, str]]) -> list[Example]:
@@ -55,6 +65,6 @@ def rank_examples(paths: list[Path], modules: set[str], actions: set[tuple[str, 
 def retrieve_examples(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Pick the lab's example workflows closest to the shortlist and plan."""
     lab, _ = lab_and_cards(state, runtime)
-    modules = {e.module for e in state["shortlist"].modules} if "shortlist" in state else set()
-    actions = {(s.instrument, s.action) for s in state["plan"].steps} if "plan" in state else set()
+    modules = {e.module for e in state["shortlist"].modules} if state.get("shortlist") is not None else set()
+    actions = {(s.instrument, s.action) for s in state["plan"].steps} if state.get("plan") is not None else set()
     return {"examples": rank_examples(lab.example_paths, modules, actions)}

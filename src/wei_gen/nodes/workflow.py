@@ -92,10 +92,12 @@ def render_examples(state: State) -> str:
 def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the workflow model for the workflow (with the validator's feedback on a retry)."""
     _, cards = lab_and_cards(state, runtime)
-    shortlist = ", ".join(e.module for e in state["shortlist"].modules) if "shortlist" in state else "(any)"
+    shortlist = (
+        ", ".join(e.module for e in state["shortlist"].modules) if state.get("shortlist") is not None else "(any)"
+    )
     user = WORKFLOW_USER.format(
         experiment=experiment_text(state),
-        plan=state["plan"].model_dump_json() if "plan" in state else "(none)",
+        plan=state["plan"].model_dump_json() if state.get("plan") is not None else "(none)",
         shortlist=shortlist,
         examples=render_examples(state),
     )
@@ -104,7 +106,7 @@ def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         HumanMessage(user),
     ]
     if state.get("workflow_feedback"):
-        previous = state["workflow"].yaml if "workflow" in state else "(unreadable)"
+        previous = state["workflow"].yaml if state.get("workflow") is not None else "(unreadable)"
         retry = WORKFLOW_RETRY_USER.format(workflow_yaml=previous, feedback=state["workflow_feedback"])
         messages.append(HumanMessage(retry))
     out = call_structured(chat_model(runtime, "workflow"), WorkflowDraft, messages)
@@ -128,7 +130,7 @@ def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def check_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Validate the latest workflow against the lab; record the report, the feedback and a version."""
     error = state.get("draft_errors", {}).get("workflow", "")
-    if error or "workflow" not in state:
+    if error or state.get("workflow") is None:
         report = llm_error_report("workflow", error or "no workflow was produced")
         return {"reports": {"workflow": report}, "workflow_feedback": feedback_text(report)}
     lab, _ = lab_and_cards(state, runtime)
