@@ -25,7 +25,7 @@ from wei_gen.lab import (
     render_capability_cards,
 )
 from wei_gen.tools.validator import Diagnostic, ValidationReport, validate_file
-from wei_gen.yamlio import InputError
+from wei_gen.yamlio import InputError, load_yaml_file
 
 app = typer.Typer(
     name="wei-gen",
@@ -182,6 +182,62 @@ def validate(
         if len(reports) > 1:
             out.print(f"\n{len(reports)} file(s) checked against {escape(the_lab.workcell.name)}: {failed} with errors")
     raise typer.Exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.", show_default=False)],
+    lab: LabDirOpt = None,
+    workcell: WorkcellOpt = None,
+    abouts: AboutsOpt = None,
+    semantics: Annotated[
+        Path | None, typer.Option("--semantics", help="Action semantics YAML (else the lab's semantics.yaml).")
+    ] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="name=value (repeatable).")] = None,
+    output_format: FormatOpt = "text",
+) -> None:
+    """Check the labware flow with z3: exit 0 = sat, 1 = unsat (with reasons), 2 = could not run."""
+    from wei_gen.tools.flow import FlowReport, check_flow, steps_from_workflow
+    from wei_gen.tools.semantics import LabSemantics, load_semantics
+
+    fmt = check_format(output_format)
+    params = parse_params(param or [])
+    try:
+        the_lab = load_lab(lab, workcell, abouts, False, False)
+        sem = LabSemantics(the_lab, load_semantics(semantics) if semantics else None)
+        loaded = [(path, load_yaml_file(path).data) for path in files]
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    results: list[tuple[Path, FlowReport]] = []
+    for path, data in loaded:
+        if not isinstance(data, dict) or not isinstance(data.get("flowdef"), list):
+            raise fail(f"{path}: not a WEI workflow (no flowdef list); run 'wei-gen validate' for details")
+        results.append((path, check_flow(steps_from_workflow(data, params), the_lab, sem)))
+    unsat = sum(1 for _, r in results if r.verdict == "unsat")
+    if fmt == "json":
+        payload = [{"file": str(p), **r.model_dump(mode="json")} for p, r in results]
+        sys.stdout.write(
+            json.dumps({"files": payload, "summary": {"files": len(results), "unsat": unsat}}, indent=2) + "\n"
+        )
+    else:
+        for path, report in results:
+            render_flow(path, report)
+    raise typer.Exit(EXIT_PROBLEMS if unsat else EXIT_OK)
+
+
+def render_flow(path: Path, report: Any) -> None:
+    """Print one flow verdict: reasons, unchecked steps, required initial setup."""
+    mark = "[bold green]SAT[/]" if report.verdict == "sat" else "[bold red]UNSAT[/]"
+    checked = "" if not report.unchecked else f" ({len(report.unchecked)} step(s) unchecked)"
+    out.print(f"{mark} {escape(str(path))}{checked}")
+    for d in report.diagnostics:
+        if d.severity == "error":
+            out.print(render_diagnostic(d))
+    for d in report.diagnostics:
+        if d.code == "flow-unchecked":
+            out.print(f"  [dim]unchecked: step {(d.step_index or 0) + 1}: {escape(d.message)}[/]")
+    if report.verdict == "sat":
+        out.print("  [bold]initial setup:[/] " + escape(report.setup_text().replace("\n", "\n  ")))
 
 
 @app.command("lab")

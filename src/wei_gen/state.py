@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from wei_gen.tools.flow import FlowReport
 from wei_gen.tools.validator import ValidationReport
 from wei_gen.wei_types import Workflow
 from wei_gen.yamlio import dump_yaml
@@ -276,6 +277,8 @@ class State(InputState, total=False):
     """Why the last workflow failed validation."""
     workflow_attempts: int
     """Workflows generated in this run of the workflow phase."""
+    flow: FlowReport
+    """The z3 labware-flow verdict of the latest workflow, with the required initial lab setup."""
     code: CodeArtifact
     """Experiment code and tests."""
     code_feedback: str

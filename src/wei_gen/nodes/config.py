@@ -114,7 +114,7 @@ def write_configs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         context_turns += turns(user, content)
     report = ValidationReport(source="configs", diagnostics=diagnostics)
     return {
-        "config": ConfigArtifact(files=files),
+        "config": ConfigArtifact(files=files, setup=state["flow"].setup_text() if state.get("flow") else ""),
         "config_attempts": state.get("config_attempts", 0) + 1,
         "usage": usage,
         "reports": {"config": report},

@@ -26,6 +26,7 @@ from wei_gen.nodes.common import (
 )
 from wei_gen.prompts import DATA_RULE, PLAN_RETRY_USER, PLAN_SYSTEM
 from wei_gen.state import Plan, State, Version, stale_after
+from wei_gen.tools.flow import check_flow, steps_from_workflow
 from wei_gen.tools.validator import Diagnostic, ValidationReport, validate_data
 
 
@@ -70,8 +71,10 @@ def plan_as_workflow(plan: Plan) -> dict[str, Any]:
 
 
 def check_plan_against_lab(plan: Plan, lab: Lab) -> ValidationReport:
-    """Check a plan's steps against the lab; plans name no files, so missing-file findings are left out."""
-    report = validate_data(plan_as_workflow(plan), lab, source="plan")
+    """Check a plan's steps against the lab (validator + z3 flow); plans name no files, so those findings go."""
+    data = plan_as_workflow(plan)
+    report = validate_data(data, lab, source="plan")
+    report.diagnostics += check_flow(steps_from_workflow(data), lab).diagnostics
     # A plan does not list protocol files (the config step writes them) and step names are free text.
     report.diagnostics = [
         d for d in report.diagnostics if d.code not in ("missing-required-file", "duplicate-step-name")

@@ -26,8 +26,10 @@ from wei_gen.nodes.common import (
 )
 from wei_gen.prompts import DATA_RULE, WORKFLOW_RETRY_USER, WORKFLOW_SYSTEM, WORKFLOW_USER
 from wei_gen.state import ArgValue, State, Version, WorkflowArtifact, stale_after
+from wei_gen.tools.completion import complete_transfers
+from wei_gen.tools.flow import check_flow, steps_from_workflow
 from wei_gen.tools.validator import validate_workflow
-from wei_gen.wei_types import Metadata, Step, Workflow, WorkflowParameter
+from wei_gen.wei_types import Metadata, Step, Workflow, WorkflowParameter, workflow_to_dict
 
 
 class ParameterDraft(BaseModel):
@@ -117,7 +119,7 @@ def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     error = out.error
     if out.value is not None:
         try:
-            workflow = draft_to_workflow(out.value)
+            workflow, _ = complete_transfers(draft_to_workflow(out.value), lab_and_cards(state, runtime)[0])
             update["workflow"] = WorkflowArtifact(workflow=workflow, yaml=workflow.to_yaml())
         except ValidationError as exc:
             error = f"the workflow could not be built: {exc.errors()[0]['msg']}"
@@ -136,10 +138,13 @@ def check_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     lab, _ = lab_and_cards(state, runtime)
     artifact = state["workflow"]
     report = validate_workflow(artifact.workflow, lab, source="workflow.yaml")
+    flow = check_flow(steps_from_workflow(workflow_to_dict(artifact.workflow)), lab)
+    report.diagnostics += flow.diagnostics
     number = sum(1 for v in state.get("versions", []) if v.agent == "workflow") + 1
     version = Version(agent="workflow", number=number, origin="generated", content=artifact.yaml, ok=report.ok)
     return {
         "reports": {"workflow": report},
+        "flow": flow,
         "workflow_feedback": "" if report.ok else feedback_text(report),
         "versions": [version],
         "stale": stale_after(state, "workflow"),
