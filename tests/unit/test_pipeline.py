@@ -171,3 +171,24 @@ def test_compiled_builder_with_memory_saver() -> None:
     compiled = builder.compile(checkpointer=InMemorySaver())
     out = compiled.invoke({"description": ""}, {"configurable": {"thread_id": "t"}})
     assert out["status"].state == "failed" and "empty" in out["status"].reason
+
+
+def test_plan_flow_error_is_explained_and_retried(tmp_path: Path) -> None:
+    no_transfer = pcr.plan()
+    no_transfer.steps.pop(1)  # the arm never brings the plate to the sealer
+    model = pcr.scripted_model(plan=(tool_reply(Plan, no_transfer), tool_reply(Plan, pcr.plan())))
+    session = run(model, tmp_path)
+    second_plan_request = [msgs for task, msgs in model.calls if task == "plan"][1][-1].text
+    assert "needs a plate on sealer.default, but after step 1" in second_plan_request
+    assert session.state()["plan_attempts"] == 2 and session.status.state == "done"
+
+
+def test_forgotten_transfer_in_a_workflow_is_completed(tmp_path: Path) -> None:
+    draft = pcr.workflow()
+    draft.steps.pop(1)  # the model forgot the move to the sealer
+    session = run(pcr.scripted_model(workflow=(tool_reply(WorkflowDraft, draft),)), tmp_path)
+    state = session.state()
+    assert state["workflow_attempts"] == 1 and state["reports"]["workflow"].ok
+    moves = [s for s in state["workflow"].workflow.flowdef if s.module == "pf400"]
+    assert [(s.args["source"], s.args["target"]) for s in moves] == [("sciclops.exchange", "sealer.default")]
+    assert state["flow"].verdict == "sat"
