@@ -431,16 +431,60 @@ def _diag(code: str, severity: Severity, step: FlowStep | None, message: str, hi
     return Diagnostic(code=code, severity=severity, message=message, hint=hint, step_index=index, step_name=name)
 
 
-def _last_arrival(ops: list[Op], before: int) -> tuple[Op | None, str | None]:
-    """The last step before ``before`` that brought a plate somewhere, and where."""
-    for op in reversed(ops):
+@dataclass
+class _Plate:
+    """A plate in the concrete simulation: whether it is sealed (None: unknown) and the step that brought it."""
+
+    sealed: bool | None
+    arrived: int | None
+
+
+class _Tracker:
+    """A concrete, forgiving simulation of where plates are: for explanations and transfer planning, not proofs.
+
+    Plates assumed at the start (see ``_initially_allowed``) are placed up front; a step that needs a plate which is
+    not there is skipped over without failing, so later steps still get a sensible picture.
+    """
+
+    def __init__(self, ops: list[Op]):
+        self.plates: dict[str, _Plate] = {loc: _Plate(None, None) for loc in _initially_allowed(ops)}
+
+    def apply(self, op: Op) -> None:
+        index = op.step.index
+        if op.kind == "move" and op.source and op.target:
+            self.move(op.source, op.target, index)
+        elif op.kind in ("new_plate", "retrieve") and op.at:
+            self.plates[op.at[0]] = _Plate(False if op.kind == "new_plate" else None, index)
+        elif op.kind in ("dispose", "store"):
+            for n in op.at:
+                self.plates.pop(n, None)
+        elif op.kind == "process" and op.sem and "sealed" in op.sem.sets:
+            for n in op.at:
+                if n in self.plates:
+                    self.plates[n].sealed = op.sem.sets["sealed"]
+
+    def move(self, source: str, target: str, index: int) -> None:
+        plate = _Plate(None, index) if _is_unlimited(source) else self.plates.pop(source, _Plate(None, index))
+        if not _is_trash(target) and not _is_unlimited(target):
+            self.plates[target] = _Plate(plate.sealed, index)
+
+    def latest(self, exclude: list[str], sealed: bool | None = None) -> str | None:
+        """The most recently arrived plate's location, optionally only plates that may have this sealed state."""
+        fits = [
+            (p.arrived if p.arrived is not None else -1, loc)
+            for loc, p in self.plates.items()
+            if loc not in exclude and (sealed is None or p.sealed in (None, sealed))
+        ]
+        return max(fits)[1] if fits else None
+
+
+def _plates_before(ops: list[Op], before: int) -> _Tracker:
+    tracker = _Tracker(ops)
+    for op in ops:
         if op.step.index >= before:
-            continue
-        if op.kind == "move":
-            return op, op.target
-        if op.kind in ("new_plate", "retrieve"):
-            return op, op.at[0]
-    return None, None
+            break
+        tracker.apply(op)
+    return tracker
 
 
 def _last_touch(ops: list[Op], before: int, location: str, kinds: set[str]) -> Op | None:
@@ -466,9 +510,17 @@ def _explain(label: tuple[int | None, str, str], ops: list[Op], steps: list[Flow
     op = by_index[index]
     where = _named(op)
     if rule == "needs-plate" or rule == "source-has-plate":
-        prev, at = _last_arrival(ops, index)
+        tracker = _plates_before(ops, index)
+        at = tracker.latest(exclude=[loc])
+        arrived = tracker.plates[at].arrived if at else None
+        prev = by_index.get(arrived) if arrived is not None else None
         place = loc if rule == "needs-plate" else f"{loc} to pick up"
-        context = f"after {_named(prev)} the plate is on {at}" if prev else "no earlier step brings a plate there"
+        if at and prev:
+            context = f"after {_named(prev)} the plate is on {at}"
+        elif at:
+            context = f"the plate is on {at} (from the start)"
+        else:
+            context = "no earlier step brings a plate there"
         hint = (
             f"add a transfer from {at} to {loc} before {where}" if at and at != loc else f"bring a plate to {loc} first"
         )
@@ -556,23 +608,22 @@ def _mover(lab: Lab, sem: LabSemantics, source: str, targets: list[str]) -> Tran
 def plan_transfers(steps: list[FlowStep], lab: Lab, semantics: LabSemantics | None = None) -> list[Transfer]:
     """Moves missing between consecutive steps: where a step needs the plate at a nest other than where it is.
 
-    Deterministic: it follows "the plate" (the last one brought anywhere) and asks the lab's location tables which
-    arm serves both places. A step with no such arm is left alone (the flow check then explains it).
+    Deterministic: it simulates where plates are, picks the most recently arrived plate that can meet the step's
+    needs (e.g. a sealed one for a thermocycler) and asks the lab's location tables which arm serves both places.
+    A step with no such arm is left alone (the flow check then explains it).
     """
     sem = semantics or LabSemantics(lab)
-    where: str | None = None
+    ops = resolve_ops(steps, sem)
+    tracker = _Tracker(ops)
     found: list[Transfer] = []
-    for op in resolve_ops(steps, sem):
-        if op.kind in _NEEDS_PLATE and where is not None and where not in op.at:
-            transfer = _mover(lab, sem, where, op.at)
+    for op in ops:
+        if op.kind in _NEEDS_PLATE and not any(n in tracker.plates for n in op.at):
+            wanted = op.sem.requires.get("sealed") if op.sem else None
+            source = tracker.latest(exclude=op.at, sealed=wanted)
+            transfer = _mover(lab, sem, source, op.at) if source else None
             if transfer is not None:
                 transfer.before = op.step.index
                 found.append(transfer)
-                where = transfer.target
-        if op.kind == "move":
-            where = None if op.target is None or _is_trash(op.target) else op.target
-        elif op.kind in ("new_plate", "retrieve"):
-            where = op.at[0]
-        elif op.kind in ("dispose", "store"):
-            where = None
+                tracker.move(transfer.source, transfer.target, op.step.index)
+        tracker.apply(op)
     return found
