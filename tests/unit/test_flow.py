@@ -204,3 +204,34 @@ def test_check_cli(tmp_path: Path) -> None:
     broken.write_text("name: [x\n", encoding="utf-8")
     cannot = run_cli("check", str(broken), "--lab", str(LAB_DIR))
     assert cannot.returncode == 2 and "line" in cannot.stderr and "Traceback" not in cannot.stderr
+
+
+def test_a_missing_location_arg_is_unknown_not_a_location(lab: Lab) -> None:
+    data = {"name": "x", "flowdef": [{"name": "Move", "module": "pf400", "action": "transfer", "args": {}}]}
+    report = flow(data, lab)
+    assert report.verdict == "sat" and report.unchecked == [0] and report.setup == []
+
+
+def test_parameters_in_arg_keys_are_substituted(lab: Lab) -> None:
+    data = {
+        "name": "x",
+        "parameters": [{"name": "aim", "default": "target"}],
+        "flowdef": [
+            {"name": "Move", "module": "pf400", "action": "transfer",
+             "args": {"source": "ot2_pcr.deck1", "$aim": "sealer.default"}},
+            {"name": "Seal", "module": "sealer", "action": "seal", "args": {"temperature": 175, "time": 3}},
+        ],
+    }  # fmt: skip
+    assert steps_from_workflow(data)[0].args == {"source": "ot2_pcr.deck1", "target": "sealer.default"}
+    assert flow(data, lab).verdict == "sat"
+
+
+def test_a_move_with_one_end_known_only_at_run_time(lab: Lab) -> None:
+    arrive = {"name": "In", "module": "pf400", "action": "transfer",
+              "args": {"source": "payload.stack", "target": "hidex.drawer"}}  # fmt: skip
+    read = {"name": "Read", "module": "hidex", "action": "run_assay", "args": {"assay_name": "abs"}}
+    first = {"name": "First", "module": "pf400", "action": "transfer",
+             "args": {"source": "camera.plate_station", "target": "hidex.drawer"}}  # fmt: skip
+    assert flow({"name": "x", "flowdef": [arrive, read]}, lab).verdict == "sat"  # a plate arrives from the payload
+    report = flow({"name": "x", "flowdef": [first, arrive, read]}, lab)
+    assert report.verdict == "unsat" and any(i == 1 and "occupied" in m for i, m in errors(report))

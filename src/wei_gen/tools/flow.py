@@ -102,7 +102,8 @@ def steps_from_workflow(data: Any, parameters: Mapping[str, Any] | None = None) 
             continue
         raw_args = raw.get("args")
         args = raw_args if isinstance(raw_args, dict) else {}
-        resolved = {str(k): _resolve(v, values) for k, v in args.items()}
+        # WEI 0.7.2+ substitutes parameters in arg keys too (``$aim: $pos``).
+        resolved = {str(_resolve(k, values)): _resolve(v, values) for k, v in args.items()}
         steps.append(
             FlowStep(
                 i,
@@ -146,7 +147,8 @@ def _location(ref: str | None, step: FlowStep) -> str | None:
     if ref in step.args:
         value = step.args[ref]
         return value if isinstance(value, str) and not value.startswith(("$", "payload.")) else None
-    return ref.replace("{module}", step.module)
+    # A fixed location written with {module}; anything else names an arg this step did not give.
+    return ref.replace("{module}", step.module) if "{module}" in ref else None
 
 
 def resolve_ops(steps: list[FlowStep], sem: LabSemantics) -> list[Op]:
@@ -165,8 +167,12 @@ def resolve_ops(steps: list[FlowStep], sem: LabSemantics) -> list[Op]:
         op = Op(step, action.kind, sem=action)
         if action.kind == "move":
             op.source, op.target = _location(action.source, step), _location(action.target, step)
-            if op.source is None or op.target is None:
-                op.kind, op.why_unchecked = "unchecked", "its source or target is not a known location"
+            if op.source is None and op.target is None:
+                op.kind, op.why_unchecked = "unchecked", "its source and target are not known locations"
+            elif op.source is None:  # e.g. a stack position from the payload: a plate arrives from somewhere
+                op.kind, op.at = "arrive", [str(op.target)]
+            elif op.target is None:  # a plate leaves for somewhere we cannot see
+                op.kind, op.at = "depart", [op.source]
         elif action.kind != "noop":
             at = _location(action.at, step) if action.at else None
             op.at = [at] if at else sem.nests(step.module)
@@ -201,6 +207,8 @@ def _initially_allowed(ops: list[Op]) -> set[str]:
     allowed: set[str] = set()
     seen: set[str] = set()
     moved = False
+    # After a plate left for a place known only at run time, it may be at any location not seen yet.
+    anywhere = False
     for op in ops:
         if op.kind == "move":
             assert op.source is not None and op.target is not None
@@ -210,11 +218,15 @@ def _initially_allowed(ops: list[Op]) -> set[str]:
             moved = True
         elif op.kind in ("lid_off", "lid_on", "process", "dispose", "store"):
             for loc in op.at:
-                if loc not in seen and (op.kind in ("lid_off", "lid_on") or not moved):
+                if loc not in seen and (op.kind in ("lid_off", "lid_on") or not moved or anywhere):
                     allowed.add(loc)
             seen |= set(op.at)
             moved = moved or op.kind in ("dispose", "store")
-        elif op.kind in ("new_plate", "retrieve"):
+        elif op.kind == "depart":
+            allowed |= set(op.at) - seen
+            seen |= set(op.at)
+            moved = anywhere = True
+        elif op.kind in ("new_plate", "retrieve", "arrive"):
             seen |= set(op.at)
             moved = True
     return allowed
@@ -296,6 +308,18 @@ class _Encoder:
 
     _retrieve = _new_plate
 
+    def _arrive(self, op: Op) -> None:
+        f, loc = self.facts, op.at[0]
+        if not _is_trash(loc) and not _is_unlimited(loc):
+            self.require(z3.Not(f.occ[loc]), op.step.index, "target-free", loc)
+            f.occ[loc], f.sealed[loc], f.lid[loc] = z3.BoolVal(True), self._var("sealed", loc), self._var("lid", loc)
+
+    def _depart(self, op: Op) -> None:
+        loc = op.at[0]
+        if not _is_unlimited(loc):
+            self.require(self.facts.occ[loc], op.step.index, "source-has-plate", loc)
+            self.facts.occ[loc] = z3.BoolVal(False)
+
     def _with_plate(self, op: Op) -> None:
         f, i = self.facts, op.step.index
         self.require(z3.Or(*[f.occ[n] for n in op.at]), i, "needs-plate", op.at[0])
@@ -369,6 +393,7 @@ def check_flow(steps: list[FlowStep], lab: Lab, semantics: LabSemantics | None =
         # "Nothing may be there at the start" only explains a step's need for a plate; say it once, through the step.
         needed = {enc.labels[c][2] for c in labels if enc.labels[c][0] is not None}
         labels = [c for c in labels if enc.labels[c][0] is not None or enc.labels[c][2] not in needed]
+        labels = _without_supporting(labels, enc.labels)
         report.diagnostics = [_explain(enc.labels[label], ops, steps) for label in labels] + report.diagnostics
         return report
     report.setup = _setup(enc)
@@ -387,6 +412,28 @@ def _cores(enc: _Encoder, limit: int = 8) -> list[list[str]]:
         for label in core:
             active.pop(label, None)
     return cores
+
+
+_PRESENCE = {"needs-plate", "source-has-plate"}
+_STATE = ("sealed-", "lid-", "has-lid")
+
+
+def _without_supporting(labels: list[str], info: dict[str, tuple[int | None, str, str]]) -> list[str]:
+    """Drop "a plate is needed here" at a location when a later rule at that location is the real conflict.
+
+    In ``peel; peel`` the core holds both the first peel's need for a plate (it is what unseals the plate) and the
+    second peel's need for a sealed one; only the second is wrong.
+    """
+    later = {(info[c][2], info[c][0]) for c in labels if info[c][1].startswith(_STATE) and info[c][0] is not None}
+
+    def supporting(label: str) -> bool:
+        step, rule, loc = info[label]
+        return rule in _PRESENCE and any(
+            where == loc and s is not None and step is not None and s > step for where, s in later
+        )
+
+    kept = [c for c in labels if not supporting(c)]
+    return kept or labels
 
 
 def _label_order(label: str) -> tuple[int, str]:
@@ -453,9 +500,9 @@ class _Tracker:
         index = op.step.index
         if op.kind == "move" and op.source and op.target:
             self.move(op.source, op.target, index)
-        elif op.kind in ("new_plate", "retrieve") and op.at:
+        elif op.kind in ("new_plate", "retrieve", "arrive") and op.at:
             self.plates[op.at[0]] = _Plate(False if op.kind == "new_plate" else None, index)
-        elif op.kind in ("dispose", "store"):
+        elif op.kind in ("dispose", "store", "depart"):
             for n in op.at:
                 self.plates.pop(n, None)
         elif op.kind == "process" and op.sem and "sealed" in op.sem.sets:
@@ -526,7 +573,7 @@ def _explain(label: tuple[int | None, str, str], ops: list[Op], steps: list[Flow
         )
         return _diag("flow-unsat", "error", op.step, f"{where} needs a plate on {place}, but {context}", hint)
     if rule == "target-free":
-        prev = _last_touch(ops, index, loc, {"move", "new_plate", "retrieve"})
+        prev = _last_touch(ops, index, loc, {"move", "new_plate", "retrieve", "arrive"})
         by = f"{_named(prev)} put a plate there" if prev else "a plate is there from the start"
         return _diag(
             "flow-unsat",

@@ -144,7 +144,7 @@ def nests_by_name(module: str, locations: list[str]) -> list[str]:
     A location belongs to a module when every significant token of the module name (not a generic prefix such as
     ``bio`` or a bare number) is a token of the location name; approach paths and safe heights are not nests.
     """
-    generic = {"bio", "module", "node", "rest"}
+    generic = {"bio", "module", "node"}
     wanted = [t for t in _tokens(module) if t not in generic and not t.isdigit()] or _tokens(module)
     found = []
     for location in locations:
