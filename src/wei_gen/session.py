@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,13 @@ class WEIGen:
     ):
         """Load wei_gen v2's config file (optional); keyword arguments override what it says."""
         config = load_config(Path(config_path) if config_path else None)
+        store = Path(data_dir) if data_dir else config.data_dir
+        run_context = context or config.context
+        if not run_context.data_dir:  # the example index lives beside the sessions
+            run_context = replace(run_context, data_dir=str(store))
         self.config = AppConfig(
-            context=context or config.context,
-            data_dir=Path(data_dir) if data_dir else config.data_dir,
+            context=run_context,
+            data_dir=store,
             checkpointer=checkpointer if checkpointer is not None else config.checkpointer,
             api_tokens=config.api_tokens,
         )

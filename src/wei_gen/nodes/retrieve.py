@@ -1,7 +1,7 @@
-"""Example retrieval, first version: rank the lab's own example workflows by module and action overlap.
+"""Example retrieval: 2-3 example workflows like this experiment, from the persistent chromadb index.
 
-Deterministic and honest: it reads the lab's ``examples/`` folder and scores each workflow by how many of the
-shortlist's modules and the plan's actions it uses. The chromadb index with embeddings (issue 5) replaces this.
+The lab's own ``examples/`` are indexed on the way (idempotent); ``wei-gen index`` adds more. Without the offline
+embedding weights the lab's examples are ranked by module and action overlap instead.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from wei_gen.context import Context
+from wei_gen.context import Context, default_data_dir
 from wei_gen.nodes.common import lab_and_cards
 from wei_gen.state import Example, State
+from wei_gen.tools.embeddings import EmbeddingUnavailable
+from wei_gen.tools.retriever import ExampleIndex
 from wei_gen.yamlio import InputError, parse_yaml
 
 MAX_EXAMPLES = 3
@@ -63,8 +65,20 @@ def rank_examples(paths: list[Path], modules: set[str], actions: set[tuple[str, 
 
 
 def retrieve_examples(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Pick the lab's example workflows closest to the shortlist and plan."""
+    """The example workflows closest to this experiment: the chromadb index (with the lab's examples in it)."""
     lab, _ = lab_and_cards(state, runtime)
     modules = {e.module for e in state["shortlist"].modules} if state.get("shortlist") is not None else set()
     actions = {(s.instrument, s.action) for s in state["plan"].steps} if state.get("plan") is not None else set()
-    return {"examples": rank_examples(lab.example_paths, modules, actions)}
+    plan = state.get("plan")
+    query = " ".join([state.get("description", ""), plan.title if plan else "", plan.summary if plan else ""])
+    ctx = runtime.context
+    try:
+        index = ExampleIndex(Path(ctx.data_dir) if ctx.data_dir else default_data_dir(), chroma_url=ctx.chroma_url)
+        index.index(lab.example_paths, lab=lab.workcell.name)  # a no-op when they are indexed already
+        hits = index.search(query, 3, modules=modules, actions={f"{m}.{a}" for m, a in actions}, lab=lab)
+    except EmbeddingUnavailable:
+        # Without the offline embedding weights, rank the lab's own examples by module and action overlap.
+        return {"examples": rank_examples(lab.example_paths, modules, actions)}
+    return {
+        "examples": [Example(source=h.doc.source, name=h.doc.name, summary=h.doc.steps, score=h.score) for h in hits]
+    }
