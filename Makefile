@@ -21,6 +21,9 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/wei-gen lab --lab $(LAB)
 	$(BIN)/wei-gen validate --lab $(LAB) $(LAB)/examples/*.yaml
+	$(BIN)/wei-gen check --lab $(LAB) $(LAB)/examples/*.yaml
+	$(BIN)/wei-gen index $(LAB)/examples --lab $(LAB)
+	$(BIN)/wei-gen examples search "seal a PCR plate, run the thermocycler and photograph it" --lab $(LAB)
 
 lint: setup
 	$(BIN)/ruff check src tests bench examples
