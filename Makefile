@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/validate_corpus.py
 	$(BIN)/python bench/graph_overhead.py
 	$(BIN)/python bench/flow_check.py
+	$(BIN)/python bench/retrieval.py
 
 # What CI runs: `make test` against a throwaway PostgreSQL cluster (scripts/start-postgres.sh), stopped afterwards.
 ci:

@@ -320,6 +320,66 @@ def examples_search(
         out.print(f"   {escape(hit.doc.source)}\n   [dim]{escape(hit.doc.steps)}[/]")
 
 
+@app.command()
+def simulate(
+    script: Annotated[Path, typer.Argument(help="The experiment script (Python).", show_default=False)],
+    workflow: Annotated[
+        Path,
+        typer.Option("--workflow", help="The workflow YAML it runs (given as workflow.yaml).", show_default=False),
+    ],
+    lab: LabDirOpt = None,
+    workcell: WorkcellOpt = None,
+    abouts: AboutsOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds the script may run.")] = 60.0,
+    fail_step: Annotated[
+        str | None,
+        typer.Option("--fail-step", help="Make a step fail: 0-based index (WEI's step_index) or step name."),
+    ] = None,
+    output_format: FormatOpt = "text",
+) -> None:
+    """Dry-run a script against a simulated lab: exit 0 = ran its workflow cleanly, 1 = problems, 2 = could not run."""
+    from wei_gen.simlab.runner import SimulationError, simulate_script
+
+    fmt = check_format(output_format)
+    try:
+        the_lab = load_lab(lab, workcell, abouts, False, True)  # broken abouts = unknown modules, as in WEI
+    except InputError as exc:
+        raise fail(f"cannot load the lab: {exc}") from None
+    step: int | str | None = fail_step
+    if fail_step is not None and fail_step.strip().isdigit():
+        step = int(fail_step)
+    try:
+        result = simulate_script(
+            script, workflow, lab_dir=lab, workcell=workcell, abouts=abouts, timeout=timeout, fail_step=step
+        )
+    except (SimulationError, InputError) as exc:
+        raise fail(str(exc)) from None
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.model_dump(mode="json") | {"ok": result.ok}, indent=2) + "\n")
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
+    status = "[bold green]OK[/]" if result.ok else "[bold red]PROBLEMS[/]"
+    ended = "timed out" if result.timed_out else f"exit code {result.returncode}"
+    out.print(f"{status} {escape(str(script))} on simulated {escape(the_lab.workcell.name)} ({ended})")
+    for n, run in enumerate(result.trace.runs, 1):
+        out.print(
+            f"  run {n}: '{escape(run.workflow_name or run.workflow_source)}' {run.status}"
+            f" [dim]parameters {escape(json.dumps(run.effective_parameters or run.parameters or {}))}[/]"
+        )
+        for rec in run.steps:
+            mark = "[green]✓[/]" if rec.status == "succeeded" else "[bold red]✗[/]"
+            args = escape(json.dumps(rec.args)) if rec.args else ""
+            what = escape(f"[{rec.index}] {rec.name}: {rec.module}.{rec.action}")
+            line = f"    {mark} {what} [dim]{args}[/]"
+            out.print(line + (f"\n        [red]{escape(rec.error)}[/]" if rec.error else ""))
+        if run.error:
+            out.print(f"    [red]the script got {escape(run.error)}[/]")
+    for problem in result.problems:
+        out.print(f"  [bold red]✗ problem:[/] {escape(problem)}")
+    if result.stderr_tail.strip():
+        out.print("  [dim]stderr (last lines):[/]\n    " + escape(result.stderr_tail).replace("\n", "\n    "))
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
+
+
 @app.command("lab")
 def show_lab(
     lab: LabDirOpt = None,

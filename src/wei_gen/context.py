@@ -46,6 +46,8 @@ class Context:
     """Bound of the workflow -> validate -> workflow loop."""
     max_code_attempts: int = 3
     """Bound of the code -> check -> code loop."""
+    sandbox_timeout: float = 60.0
+    """Seconds a generated script (or its tests) may run in the sandbox."""
     max_config_attempts: int = 2
     """Bound of the config -> check -> config loop."""
     request_timeout: float = 60.0

@@ -2,7 +2,8 @@
 
     prepare_run ─┬─ check_feasibility ─ make_plan ⇄ check_plan ─ make_shortlist ─ retrieve_examples
                  │                                                                   │
-                 │        write_workflow ⇄ check_workflow ─ write_code ⇄ check_code ─ write_configs ⇄ check_configs
+                 │   write_workflow ⇄ check_workflow ─ design_tests ─ write_code ⇄ check_code
+                 │                                          ─ write_configs ⇄ check_configs
                  ├─ refine_artifact (chat)      ├─ apply_edit (user edit)          └─ finish | give_up
 
 Every ``⇄`` is a validation retry edge bounded by the context's ``max_*_attempts``; when the bound is reached the
@@ -31,6 +32,7 @@ from wei_gen.nodes.plan import check_plan, make_plan
 from wei_gen.nodes.refine import apply_edit, refine_artifact
 from wei_gen.nodes.retrieve import retrieve_examples
 from wei_gen.nodes.shortlist import make_shortlist
+from wei_gen.nodes.tests_design import design_tests
 from wei_gen.nodes.workflow import check_workflow, write_workflow
 from wei_gen.state import InputState, OutputState, State, Status
 
@@ -49,13 +51,13 @@ def model_failed(state: State, error: NodeError) -> dict[str, Any]:
 
 
 def route_entry(state: State) -> Literal[
-    "check_feasibility", "make_shortlist", "write_code", "write_configs", "refine_artifact", "apply_edit", "__end__"
+    "check_feasibility", "make_shortlist", "design_tests", "write_configs", "refine_artifact", "apply_edit", "__end__"
 ]:  # fmt: skip
     """Start where the caller asked (wei_gen v2's step methods), or stop on unusable input."""
     if state["status"].state == "failed":
         return "__end__"
     return {
-        "workflow": "make_shortlist", "code": "write_code", "config": "write_configs",
+        "workflow": "make_shortlist", "code": "design_tests", "config": "write_configs",
         "refine": "refine_artifact", "edit": "apply_edit",
     }.get(state.get("entry") or "start", "check_feasibility")  # type: ignore[return-value]  # fmt: skip
 
@@ -81,9 +83,9 @@ def route_after_plan_check(
 
 def route_after_workflow_check(
     state: State, runtime: Runtime[Context]
-) -> Literal["write_workflow", "write_code", "finish", "give_up"]:
+) -> Literal["write_workflow", "design_tests", "finish", "give_up"]:
     """Retry the workflow with the validator's feedback, go on, or give up at the bound."""
-    return _next(state, runtime, "workflow", "write_workflow", "write_code")  # type: ignore[return-value]
+    return _next(state, runtime, "workflow", "write_workflow", "design_tests")  # type: ignore[return-value]
 
 
 def route_after_code_check(
@@ -110,6 +112,7 @@ def build() -> StateGraph[State, Context, InputState, OutputState]:
     builder.add_node(retrieve_examples)
     builder.add_node(write_workflow, **model_node)
     builder.add_node(check_workflow)
+    builder.add_node(design_tests, **model_node)
     builder.add_node(write_code, **model_node)
     builder.add_node(check_code)
     builder.add_node(write_configs, **model_node)
@@ -128,6 +131,7 @@ def build() -> StateGraph[State, Context, InputState, OutputState]:
     builder.add_edge("retrieve_examples", "write_workflow")
     builder.add_edge("write_workflow", "check_workflow")
     builder.add_conditional_edges("check_workflow", route_after_workflow_check)
+    builder.add_edge("design_tests", "write_code")
     builder.add_edge("write_code", "check_code")
     builder.add_conditional_edges("check_code", route_after_code_check)
     builder.add_edge("write_configs", "check_configs")

@@ -110,9 +110,13 @@ You write the Python experiment script that runs a WEI workflow through WEI's Ex
     from wei.types.experiment_types import ExperimentDesign
     experiment = ExperimentClient(server_host, server_port, experiment=ExperimentDesign(experiment_name=...))
     run = experiment.start_run(workflow=Path("workflow.yaml"), parameters={{...}}, simulate=False, blocking=True)
-    run.status, run.get_datapoint_value(label) or experiment.get_datapoint_value(datapoint_id)
-Rules: import only wei, pathlib, json, time, logging, argparse, typing, datetime, sys; run "workflow.yaml"; pass the
-user's values only as parameters the workflow declares; stop with a clear message when a run fails; invent no APIs.
+    run.status; a result: experiment.get_datapoint_value(run.get_datapoint_id_by_label(label))
+Rules: import only wei, pathlib, json, time, logging, argparse, typing, datetime, sys, os; run "workflow.yaml"; pass
+the user's values only as parameters the workflow declares; invent no APIs.
+Shape: define `main()` that creates the client, runs the workflow once with the values as `parameters`, checks
+`run.status`, raises `SystemExit(1)` with a clear message naming the failed step when the run did not complete, and
+returns the run; end with `if __name__ == "__main__": main()`. Read the server address from the environment
+(WEI_SERVER_HOST, default "localhost"; WEI_SERVER_PORT, default 8000).
 {data_rule}"""
 
 CODE_USER = """The workflow (saved as workflow.yaml):
@@ -124,6 +128,26 @@ Declared parameters and their defaults: {parameters}
 CODE_RETRY_USER = """Your script failed its checks:
 {feedback}
 Return the corrected script."""
+
+TESTS_SYSTEM = """<task>tests</task>
+You are the test designer. Independently of the programmer (you do not see their script), write pytest tests for
+`experiment.py`, a script in the working directory that runs `workflow.yaml` (below) through WEI's ExperimentClient.
+The script's contract: `experiment.main()` runs the workflow once with the user's values as parameters and returns the
+run; when the run fails it raises `SystemExit` with a non-zero code.
+The tests run in a simulated WEI lab: the environment variable WEI_GEN_SIMLAB names a JSON config ({{"lab_dir": ...,
+"trace": "trace.json", "fail_step": null, ...}}); every run is appended to `trace.json` in the working directory as
+{{"runs": [{{"workflow_name", "parameters", "status", "steps": [{{"index", "name", "module", "action", "args",
+"status", "error"}}]}}]}}. To make a step fail, copy the config with "fail_step": <0-based step index> to tmp_path
+and point WEI_GEN_SIMLAB at the copy with monkeypatch (and chdir to a tmp copy of the files if you need a fresh
+trace). Write a few focused tests: the basic run (every workflow step ran, in order, with the user's values), an edge
+case, and the failure case (a failing step makes main() raise SystemExit). Use only pytest, json, os, shutil,
+pathlib and `import experiment` (import it inside each test). {data_rule}"""
+
+TESTS_USER = """The workflow (workflow.yaml):
+{workflow_yaml}
+
+Declared parameters and their defaults: {parameters}
+{experiment}"""
 
 CONFIG_SYSTEM = """<task>config</task>
 You write the protocol config file an instrument needs for one workflow step, in the AD-SDL OT-2 driver format:
@@ -159,7 +183,7 @@ ROLES = {
     "framework": ("planner", "experiment plan", "json"),
     "workflow": ("workflow writer", "WEI workflow", "yaml"),
     "code": ("programmer", "experiment script", "python"),
-    "validator": ("test designer", "check report", "text"),
+    "validator": ("test designer", "tests of the experiment script", "python"),
     "config": ("config writer", "instrument configs", "yaml"),
 }
 """Per agent: its role, what its artifact is called, and the fence language of that artifact."""

@@ -281,6 +281,8 @@ class State(InputState, total=False):
     """The z3 labware-flow verdict of the latest workflow, with the required initial lab setup."""
     code: CodeArtifact
     """Experiment code and tests."""
+    code_tests: str
+    """The test designer's pytest module for this code phase (written before the script, without seeing it)."""
     code_feedback: str
     """Why the last code failed its checks."""
     code_attempts: int

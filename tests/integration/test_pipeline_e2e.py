@@ -25,12 +25,14 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import experiment_code
 from tests.support.scripted_openai import RecordedRequest, Reply, Rule, ScriptedOpenAI, rule
 from wei_gen.context import ConfigError, Context, register_credentials
 from wei_gen.lab import Lab, lab_from_dir
 from wei_gen.nodes.code import ScriptDraft
 from wei_gen.nodes.config import Command, Equipment, ProtocolConfig, ProtocolMetadata
 from wei_gen.nodes.feasibility import FeasibilityVerdict, Infeasibility
+from wei_gen.nodes.tests_design import TestsDraft
 from wei_gen.nodes.workflow import FileDraft, ParameterDraft, StepDraft, WorkflowDraft, draft_to_workflow
 from wei_gen.session import SessionNotFoundError, WEIGen, WEIGenError
 from wei_gen.state import ArgValue, Plan, PlanStep, Shortlist, ShortlistEntry
@@ -155,23 +157,7 @@ SHORTLIST = Shortlist(
                      ("biometra", "thermocycle"), ("peeler", "peel"), ("camera", "photo")]
     ]
 )  # fmt: skip
-SCRIPT = '''\
-"""Run the PCR workflow on the workcell."""
-from pathlib import Path
-
-from wei import ExperimentClient
-from wei.types.experiment_types import ExperimentDesign
-
-experiment = ExperimentClient("localhost", 8000, experiment=ExperimentDesign(experiment_name="PCR"))
-run = experiment.start_run(
-    workflow=Path("workflow.yaml"),
-    parameters={"seal_temperature": 175, "seal_time": 3, "pcr_program": 3},
-    simulate=False,
-    blocking=True,
-)
-if run.status != "completed":
-    raise SystemExit(f"the PCR run failed: {run.status}")
-'''
+SCRIPT = experiment_code.script({"seal_temperature": 175, "seal_time": 3, "pcr_program": 3})
 PROTOCOL = ProtocolConfig(
     equipment=[
         Equipment(name="biorad_96_wellplate_200ul_pcr", location="1"),
@@ -200,6 +186,7 @@ def pcr_rules(
     plan: Sequence[Reply | Any] = (pcr_plan(),),
     shortlist: Sequence[Reply | Any] = (SHORTLIST,),
     workflow: Sequence[Reply | Any] = (pcr_workflow(),),
+    tests: Sequence[Reply | Any] = (TestsDraft(tests=experiment_code.TESTS),),
     code: Sequence[Reply | Any] = (ScriptDraft(script=SCRIPT),),
     config: Sequence[Reply | Any] = (PROTOCOL,),
 ) -> list[Rule]:
@@ -209,6 +196,7 @@ def pcr_rules(
         rule(*plan, name="Plan", contains="<task>plan</task>", repeat=True),
         rule(*shortlist, name="Shortlist", contains="<task>shortlist</task>", repeat=True),
         rule(*workflow, name="WorkflowDraft", contains="<task>workflow</task>", repeat=True),
+        rule(*tests, name="TestsDraft", contains="<task>tests</task>", repeat=True),
         rule(*code, name="ScriptDraft", contains="<task>code</task>", repeat=True),
         rule(*config, name="ProtocolConfig", contains="<task>config</task>", repeat=True),
     ]
@@ -342,7 +330,15 @@ def test_pcr_session_end_to_end(app: WEIGen, server: ScriptedOpenAI, tmp_path: P
     assert state["reports"]["plan"].ok and state["reports"]["code"].ok and state["reports"]["config"].ok
 
     # One request per task, each the real ChatOpenAI's: tools forced for structured output, logprobs for feasibility.
-    assert [task_of(r) for r in server.requests] == ["feasibility", "plan", "shortlist", "workflow", "code", "config"]
+    assert [task_of(r) for r in server.requests] == [
+        "feasibility",
+        "plan",
+        "shortlist",
+        "workflow",
+        "tests",
+        "code",
+        "config",
+    ]
     feasibility = server.requests[0].body
     assert feasibility["logprobs"] is True and feasibility["top_logprobs"] == 5
     for request in server.requests[1:]:
@@ -391,7 +387,7 @@ def test_pcr_session_streamed_over_sse(app: WEIGen, server: ScriptedOpenAI, lab:
     assert chunks > 6
     assert nodes[:3] == ["prepare_run", "check_feasibility", "make_plan"] and nodes[-1] == "finish"
     chat = [r for r in server.requests if r.path == "/v1/chat/completions"]
-    assert len(chat) == 6 and all(r.body["stream"] is True for r in chat)
+    assert len(chat) == 7 and all(r.body["stream"] is True for r in chat)
     state = session.state()
     assert state["feasibility"].method == "logprobs" and state["feasibility"].p_yes == pytest.approx(P_YES)
     assert validate_text(state["workflow"].yaml, lab).ok and state["code"].script == SCRIPT
@@ -400,7 +396,13 @@ def test_pcr_session_streamed_over_sse(app: WEIGen, server: ScriptedOpenAI, lab:
 
     # The session API's own stream() yields node updates only: its model calls are not streamed.
     updates = list(session.stream(entry="code", stop_after="code"))
-    assert [node for update in updates for node in update] == ["prepare_run", "write_code", "check_code", "finish"]
+    assert [node for update in updates for node in update] == [
+        "prepare_run",
+        "design_tests",
+        "write_code",
+        "check_code",
+        "finish",
+    ]
     assert server.requests[-1].body["stream"] is False and session.status.state == "done"
 
 
@@ -517,7 +519,7 @@ def test_rate_limit_is_retried_by_the_node_policy(app: WEIGen, server: ScriptedO
     state = session.state()
     assert state["plan_attempts"] == 1 and state["plan"] == pcr_plan()
     assert state["usage"]["make_plan"].calls == 1  # the failed attempt's update is discarded
-    assert len(server.requests) == 7
+    assert len(server.requests) == 8
     assert_intact(app, tmp_path, session.session_id)
 
 

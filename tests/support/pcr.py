@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.support import experiment_code
 from tests.support.fake_chat import TaskScriptedChatModel, tool_reply, yes_no
 from wei_gen.context import Context
 from wei_gen.models import register_model
 from wei_gen.nodes.code import ScriptDraft
+from wei_gen.nodes.tests_design import TestsDraft
 from wei_gen.nodes.workflow import ParameterDraft, StepDraft, WorkflowDraft
 from wei_gen.state import ArgValue, Plan, PlanStep, Shortlist, ShortlistEntry
 
 DESCRIPTION = "Take a new plate from the tower, seal it at 175 C for 3 seconds."
 VALUES = {"temperature": 175, "time": 3}
-SCRIPT = (
-    "from pathlib import Path\nfrom wei import ExperimentClient\n"
-    'client = ExperimentClient("localhost", 8000)\n'
-    'run = client.start_run(Path("workflow.yaml"), parameters={"temp": 175}, blocking=True)\n'
-)
+SCRIPT = experiment_code.script({"temp": 175})
 
 
 def args(**kw: Any) -> list[ArgValue]:
@@ -63,6 +61,7 @@ def scripted_model(**overrides: Any) -> TaskScriptedChatModel:
         "plan": (tool_reply(Plan, plan()),),
         "shortlist": (tool_reply(Shortlist, Shortlist(modules=[ShortlistEntry(module="sealer")])),),
         "workflow": (tool_reply(WorkflowDraft, workflow()),),
+        "tests": (tool_reply(TestsDraft, TestsDraft(tests=experiment_code.TESTS)),),
         "code": (tool_reply(ScriptDraft, ScriptDraft(script=SCRIPT)),),
     }
     replies.update(overrides)

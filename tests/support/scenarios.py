@@ -25,12 +25,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tests.support import experiment_code
 from tests.support.fake_chat import TaskScriptedChatModel, tool_reply, yes_no
 from tests.support.scripted_openai import Reply, Rule, rule
 from wei_gen.context import Context
 from wei_gen.models import register_model
 from wei_gen.nodes.code import ScriptDraft
 from wei_gen.nodes.config import Command, Equipment, ProtocolConfig, ProtocolMetadata
+from wei_gen.nodes.tests_design import TestsDraft
 from wei_gen.nodes.workflow import FileDraft, ParameterDraft, StepDraft, WorkflowDraft
 from wei_gen.state import ArgValue, Plan, PlanStep, Shortlist, ShortlistEntry
 
@@ -41,6 +43,7 @@ TASK_SCHEMAS: dict[str, type[BaseModel]] = {
     "plan": Plan,
     "shortlist": Shortlist,
     "workflow": WorkflowDraft,
+    "tests": TestsDraft,
     "code": ScriptDraft,
     "config": ProtocolConfig,
 }
@@ -114,15 +117,7 @@ def openai_context(base_url: str, model: str = "openai:scripted", **settings: An
 
 # -- scenarios -------------------------------------------------------------------------------------------------------
 
-_SCRIPT = """\
-from pathlib import Path
-
-from wei import ExperimentClient
-
-client = ExperimentClient("localhost", 8000)
-run = client.start_run(Path("workflow.yaml"), parameters={"temp": 175})
-print(run)
-"""
+_SCRIPT = experiment_code.script({"temp": 175})
 
 
 def seal_plate() -> Scenario:
@@ -162,6 +157,7 @@ def seal_plate() -> Scenario:
             "plan": [plan],
             "shortlist": [Shortlist(modules=[ShortlistEntry(module="sealer"), ShortlistEntry(module="ghost")])],
             "workflow": [bad, good],
+            "tests": [TestsDraft(tests=experiment_code.TESTS)],
             "code": [ScriptDraft(script=_SCRIPT)],
         },
     )
@@ -233,6 +229,7 @@ def pcr_plate() -> Scenario:
             "plan": [plan],
             "shortlist": [Shortlist(modules=[ShortlistEntry(module="ot2_pcr"), ShortlistEntry(module="sealer")])],
             "workflow": [bad, good],
+            "tests": [TestsDraft(tests=experiment_code.TESTS)],
             "code": [ScriptDraft(script=_SCRIPT)],
             "config": [protocol],
         },

@@ -1,7 +1,7 @@
-"""Experiment code, first version: the programmer writes the script; deterministic static checks judge it.
+"""Experiment code, AgentCoder style: the programmer writes the script; the executor (deterministic) judges it.
 
-The AgentCoder loop (independent test designer, sandboxed execution against a simulated lab) is issue 6; the check
-report says the script was not run.
+The executor checks the script statically, runs it in the sandbox against the simulated WEI lab (its trace must match
+the workflow) and runs the test designer's tests; what fails is the programmer's feedback on the retry edge.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pydantic import BaseModel, Field
 
 from wei_gen.context import Context
 from wei_gen.models import call_structured
-from wei_gen.nodes.common import chat_model, experiment_text, feedback_text, llm_error_report, turns
+from wei_gen.nodes.common import chat_model, experiment_text, feedback_text, lab_path, llm_error_report, turns
 from wei_gen.nodes.workflow import parameter_defaults
 from wei_gen.prompts import CODE_RETRY_USER, CODE_SYSTEM, CODE_USER, DATA_RULE
 from wei_gen.state import CodeArtifact, State, Version, stale_after
-from wei_gen.tools.code_check import check_script
+from wei_gen.tools.executor import execute_code
 
 
 class ScriptDraft(BaseModel):
@@ -44,7 +44,7 @@ def write_code(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "contexts": {"code": turns(messages[-1].text, out.value.script if out.value else out.error)},
     }
     if out.value is not None:
-        update["code"] = CodeArtifact(script=out.value.script)
+        update["code"] = CodeArtifact(script=out.value.script, tests=state.get("code_tests", ""))
     return update
 
 
@@ -55,7 +55,11 @@ def check_code(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         report = llm_error_report("experiment.py", error or "no script was produced")
         return {"reports": {"code": report}, "code_feedback": feedback_text(report)}
     script = state["code"].script
-    report = check_script(script, state["workflow"].workflow if state.get("workflow") is not None else None)
+    workflow = state["workflow"]
+    report = execute_code(
+        script, state.get("code_tests", ""), workflow.workflow, workflow.yaml, lab_path(state, runtime),
+        timeout=runtime.context.sandbox_timeout,
+    )  # fmt: skip
     number = sum(1 for v in state.get("versions", []) if v.agent == "code") + 1
     version = Version(agent="code", number=number, origin="generated", content=script, ok=report.ok)
     return {

@@ -105,6 +105,7 @@ def workflow_files(paths: Iterable[Path]) -> list[Path]:
 
 _CLIENTS: dict[str, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
 
 
 def _client(data_dir: Path | None, url: str) -> Any:
@@ -141,7 +142,11 @@ class ExampleIndex:
         self.collection = _client(data_dir, chroma_url).get_or_create_collection(
             collection, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
-        self._write_lock = threading.Lock()
+        store = chroma_url or str((data_dir or Path(".wei_gen")).resolve())
+        with _CLIENTS_LOCK:
+            # One writer at a time per collection in this process, whichever index object writes: two writers storing
+            # versions of the same file could otherwise each delete the other's version.
+            self._write_lock = _WRITE_LOCKS.setdefault(f"{store}::{collection}", threading.Lock())
 
     def count(self) -> int:
         """Indexed workflows."""
@@ -212,6 +217,8 @@ class ExampleIndex:
         lab_modules = set(lab.modules) if lab else set()
         hits = []
         for meta, distance in zip(found["metadatas"][0], found["distances"][0], strict=True):
+            if meta is None:
+                continue  # removed by a concurrent re-index between the vector search and the metadata fetch
             doc = _doc(meta)
             similarity = max(0.0, 1.0 - float(distance))
             mod = _overlap(set(doc.modules), wanted_modules)
