@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/graph_overhead.py
 	$(BIN)/python bench/flow_check.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/agentcoder.py
 
 # What CI runs: `make test` against a throwaway PostgreSQL cluster (scripts/start-postgres.sh), stopped afterwards.
 ci:
