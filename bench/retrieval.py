@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         f"[bold]Example retrieval[/]: {', '.join(map(label, sizes))} synthetic workflows over "
         f"{len(lab_actions(lab))} module/action pairs of {LAB_DIR.name}; {args.queries} searches per size; "
         f"index() on {args.batch or 'all'} files per call; load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
     )
 
     results = []
