@@ -420,6 +420,9 @@ def show_lab(
 
 def main() -> None:
     """Console-script entry point."""
+    # Command groups living in their own modules register themselves on ``app`` when imported.
+    from wei_gen import cli_eval, cli_run  # noqa: F401
+
     app()
 
 
