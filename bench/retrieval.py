@@ -11,7 +11,7 @@ collection split the indexing time into embedding, chroma upsert, the per-docume
 
 Then ``--queries`` searches (after a few untimed warm-up searches) as the retrieve node calls it:
 ``search(text, 3, modules=..., actions=..., lab=lab)`` with experiment descriptions written with different words from
-the documents - query embedding, chroma ``count`` + ``query`` and the re-rank, end to end with
+the documents - query embedding, chroma ``query`` and the re-rank, end to end with
 ``time.perf_counter``; p50/p95 overall and per part. The same queries are also timed with a candidate pool of
 ``--wide`` (default 50) instead of the default 20, the cost of a wider re-rank. Goal: p50 < 20 ms at 10k documents.
 
@@ -298,7 +298,7 @@ def measure_size(
             assert len(hits) == 3
             out.total_ms.append(total)
             parts = {k: v * 1000 for k, v in clock.seconds.items()}
-            for name in ("embed", "count", "query"):
+            for name in ("embed", "query"):
                 out.parts_ms[name].append(parts.get(name, 0.0))
             out.parts_ms["re-rank"].append(total - sum(parts.values()))
         for q in queries:
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
 
     search = Table(title=f"search(text, 3, modules, actions, lab) latency, ms ({args.queries} queries per size)")
     for col in (
-        "docs", "p50", "p95", "max", "embed p50", "count p50", "chroma query p50", "re-rank p50",
+        "docs", "p50", "p95", "max", "embed p50", "chroma query p50", "re-rank p50",
         f"p50 @{args.wide} cand.", f"p95 @{args.wide} cand.", f"goal p50 < {GOAL_P50_MS:g}",
     ):  # fmt: skip
         search.add_column(col, justify="right")
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         met = "[green]met[/]" if p50 < GOAL_P50_MS else "[red]MISSED[/]"
         search.add_row(
             f"{r.size:,}", f"{p50:.1f}", f"{pct(r.total_ms, 95):.1f}", f"{max(r.total_ms):.1f}",
-            *(f"{statistics.median(r.parts_ms[k]):.2f}" for k in ("embed", "count", "query", "re-rank")),
+            *(f"{statistics.median(r.parts_ms[k]):.2f}" for k in ("embed", "query", "re-rank")),
             f"{statistics.median(r.wide_ms):.1f}", f"{pct(r.wide_ms, 95):.1f}", met,
         )  # fmt: skip
     console.print(search)

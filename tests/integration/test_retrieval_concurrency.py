@@ -211,6 +211,62 @@ def test_two_index_objects_storing_versions_of_one_file_at_once_never_lose_it(tm
     assert absent == 0, f"the file was absent from the index after {absent} of {TRIALS} concurrent updates"
 
 
+def test_indexing_more_files_than_one_chroma_batch_writes_in_chunks(tmp_path: Path) -> None:
+    from wei_gen.tools.retriever import ExampleIndex
+
+    index = ExampleIndex(tmp_path / "data", embedder=HashEmbedder())
+    assert 1 <= index.write_batch <= index.collection._client.get_max_batch_size()
+    index.write_batch = 3  # stands in for chroma's limit (5,461): a call with more records would be refused
+    sizes: list[int] = []
+    real_upsert = index.collection.upsert
+
+    def spy(**kwargs: Any) -> Any:
+        sizes.append(len(kwargs["ids"]))
+        return real_upsert(**kwargs)
+
+    index.collection.upsert = spy  # type: ignore[method-assign]
+    folder = tmp_path / "many"
+    folder.mkdir()
+    base = yaml.safe_load((EXAMPLES / "pcr.yaml").read_text(encoding="utf-8"))
+    for i in range(10):
+        (folder / f"wf{i}.yaml").write_text(yaml.safe_dump(dict(base, name=f"PCR {i}")), encoding="utf-8")
+    result = index.index([folder])
+    assert len(result.added) == 10 and index.count() == 10
+    assert sizes == [3, 3, 3, 1]
+
+
+def test_a_version_stored_by_another_writer_meanwhile_is_not_deleted(tmp_path: Path) -> None:
+    """Replacement removes only the versions that existed before this write (another process has its own lock)."""
+    from wei_gen.tools.retriever import ExampleIndex, _metadata, describe_workflow
+
+    embedder = HashEmbedder()
+    index = ExampleIndex(tmp_path / "data", embedder=embedder)
+    path = tmp_path / "shared.yaml"
+    base = yaml.safe_load((EXAMPLES / "pcr.yaml").read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump(dict(base, name="PCR v1")), encoding="utf-8")
+    index.index([path])
+    (v1,) = index.collection.get(include=[])["ids"]
+    other = describe_workflow(dict(base, name="PCR written by another process"), str(path))
+    assert other is not None
+    real_embed = embedder.embed
+
+    def embed_while_another_process_writes(texts: list[str]) -> Any:
+        # Between our "what is stored" read and our upsert, another process stores its own version of the file.
+        index.collection.upsert(
+            ids=[other.id], embeddings=[real_embed([other.text])[0].tolist()], metadatas=[_metadata(other)]
+        )
+        return real_embed(texts)
+
+    embedder.embed = embed_while_another_process_writes  # type: ignore[method-assign]
+    path.write_text(yaml.safe_dump(dict(base, name="PCR v2")), encoding="utf-8")
+    result = index.index([path])
+    assert result.replaced == [str(path)]
+    stored = set(index.collection.get(include=[])["ids"])
+    assert v1 not in stored, "the version that existed before the write is replaced"
+    assert other.id in stored, "a version written meanwhile by another writer must survive"
+    assert len(stored) == 2
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The CLI, in fresh processes
 # ---------------------------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -329,6 +330,18 @@ def _encode(model: _Model, ids: npt.NDArray[np.int64], mask: F32) -> F32:
     return out
 
 
+_SINGLE_THREAD_BELOW = 4
+"""Embed this many texts or fewer with one BLAS thread (see ``MiniLMEmbedder.embed``)."""
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """The loaded BLAS libraries as threadpoolctl sees them, inspected once (inspecting costs a few ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 sentence embedder (384-d, unit rows) computed with numpy.
 
@@ -415,6 +428,14 @@ class MiniLMEmbedder:
         if not items:
             return out
         model = self._get_model()
+        if len(items) <= _SINGLE_THREAD_BELOW:
+            # A query or two: BLAS threads cost more to wake than they save, and on a busy machine a one-query
+            # embedding waiting for a second core is what made search p95 jump (bench/retrieval.py under load).
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                return self._embed_into(model, items, out)
+        return self._embed_into(model, items, out)
+
+    def _embed_into(self, model: _Model, items: list[str], out: F32) -> F32:
         encodings = model.tokenizer.encode_batch(items)
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(items)), key=lambda i: lengths[i])
