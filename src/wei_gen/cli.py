@@ -25,7 +25,7 @@ from wei_gen.lab import (
     render_capability_cards,
 )
 from wei_gen.tools.validator import Diagnostic, ValidationReport, validate_file
-from wei_gen.yamlio import InputError, load_yaml_file
+from wei_gen.yamlio import InputError, load_yaml_file, read_text
 
 app = typer.Typer(
     name="wei-gen",
@@ -133,9 +133,30 @@ def render_report(report: ValidationReport, *, show_info: bool) -> None:
         out.print(f"  [dim]the run needs payload keys:[/] {escape(', '.join(report.payload_keys))}")
 
 
+FileKind = Literal["workflow", "ot2-protocol"]
+
+
+def file_kind(path: Path) -> FileKind:
+    """What a file to validate is: an OT-2 protocol config (equipment/commands) or, by default, a WEI workflow.
+
+    Raises:
+        InputError: the file cannot be read (a parse error is the validator's to report, as a diagnostic).
+    """
+    from wei_gen.tools.protocol import is_protocol_config
+
+    text = read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "workflow"
+    return "ot2-protocol" if is_protocol_config(data) else "workflow"
+
+
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="Workflow YAML files and/or OT-2 protocol configs.", show_default=False)
+    ],
     lab: LabDirOpt = None,
     workcell: WorkcellOpt = None,
     abouts: AboutsOpt = None,
@@ -145,42 +166,67 @@ def validate(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="name=value supplied at run time (repeatable).")
     ] = None,
+    values: Annotated[
+        Path | None,
+        typer.Option("--values", help="The user's values (YAML or text): OT-2 volumes must come from them."),
+    ] = None,
     output_format: FormatOpt = "text",
     info: Annotated[bool, typer.Option("--info", help="Also print info-level notes.")] = False,
 ) -> None:
-    """Check workflow files against the lab: exit 0 = no errors, 1 = errors found, 2 = could not run."""
+    """Check workflows against the lab and OT-2 protocol configs against labware facts (the kind is detected).
+
+    Exit 0 = no errors, 1 = errors found, 2 = could not run. Protocol configs alone need no lab.
+    """
+    from wei_gen.tools.protocol import parse_values, validate_protocol_file
+
     fmt = check_format(output_format)
     params = parse_params(param or [])
     try:
-        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
+        kinds = [(path, file_kind(path)) for path in files]
+        user_values = parse_values(read_text(values)) if values is not None else None
     except InputError as exc:
-        raise fail(f"cannot load the lab: {exc}") from None
-    reports: list[ValidationReport] = []
-    for path in files:
+        raise fail(str(exc)) from None
+    the_lab: Lab | None = None
+    if any(kind == "workflow" for _, kind in kinds) or lab or workcell:
         try:
-            reports.append(validate_file(path, the_lab, parameters=params))
+            the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
+        except InputError as exc:
+            raise fail(f"cannot load the lab: {exc}") from None
+    reports: list[tuple[FileKind, ValidationReport]] = []
+    for path, kind in kinds:
+        try:
+            if kind == "ot2-protocol":
+                reports.append((kind, validate_protocol_file(path, user_values)))
+            elif the_lab is not None:  # always loaded above when a workflow is among the files
+                reports.append((kind, validate_file(path, the_lab, parameters=params)))
         except InputError as exc:
             raise fail(str(exc)) from None
-    failed = sum(1 for r in reports if not r.ok)
+    failed = sum(1 for _, r in reports if not r.ok)
     if fmt == "json":
+        lab_info = (
+            {"source": the_lab.source, "workcell": the_lab.workcell.name, "notes": the_lab.notes} if the_lab else None
+        )
         payload = {
-            "lab": {"source": the_lab.source, "workcell": the_lab.workcell.name, "notes": the_lab.notes},
-            "files": [r.model_dump(mode="json") | {"ok": r.ok} for r in reports],
+            "lab": lab_info,
+            "files": [r.model_dump(mode="json") | {"ok": r.ok, "kind": kind} for kind, r in reports],
             "summary": {
                 "files": len(reports),
                 "failed": failed,
-                "errors": sum(len(r.errors) for r in reports),
-                "warnings": sum(len(r.warnings) for r in reports),
+                "errors": sum(len(r.errors) for _, r in reports),
+                "warnings": sum(len(r.warnings) for _, r in reports),
             },
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
-        for note in the_lab.notes:
+        for note in the_lab.notes if the_lab else []:
             out.print(f"[yellow]lab note:[/] {escape(note)}")
-        for report in reports:
+        for kind, report in reports:
+            if kind == "ot2-protocol":
+                out.print(f"[dim]{escape(report.source)}: OT-2 protocol config[/]")
             render_report(report, show_info=info)
         if len(reports) > 1:
-            out.print(f"\n{len(reports)} file(s) checked against {escape(the_lab.workcell.name)}: {failed} with errors")
+            against = f" against {escape(the_lab.workcell.name)}" if the_lab else ""
+            out.print(f"\n{len(reports)} file(s) checked{against}: {failed} with errors")
     raise typer.Exit(EXIT_PROBLEMS if failed else EXIT_OK)
 
 

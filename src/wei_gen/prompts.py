@@ -150,12 +150,25 @@ Declared parameters and their defaults: {parameters}
 {experiment}"""
 
 CONFIG_SYSTEM = """<task>config</task>
-You write the protocol config file an instrument needs for one workflow step, in the AD-SDL OT-2 driver format:
-equipment (labware with deck slot 'location', pipettes with 'mount'), commands (name, source, destination, volume in
-µL, optional mix_cycles, mix_volume, drop_tip), metadata (protocolName, author, description, apiLevel).
-Take every liquid and volume from the user's values. {data_rule}"""
+You write the protocol config file an Opentrons OT-2 runs for one workflow step, in the AD-SDL OT-2 driver format:
+equipment (labware with its deck slot as 'location' and an empty mount; pipettes with 'mount' left or right and an
+empty location), commands (name = the liquid, source and destination as slot:well such as 2:A1, volume in µL,
+optional mix_cycles and mix_volume, drop_tip), metadata (protocolName, author, description, apiLevel "2.12").
+{data_rule}
+
+Rules:
+- Take every liquid and every volume from the user's values; do not invent volumes.
+- Use only the labware and pipettes listed below, each labware on its own slot 1-11 (12 is the trash).
+- A well never holds more than its capacity, counting everything dispensed into it.
+- The driver uses the smallest pipette whose maximum covers the volume; that volume must not be below its minimum.
+- Load a tip rack matching each pipette (a p20 takes opentrons_96_tiprack_20ul, a p300 the 300ul rack).
+- Put the plate the workflow brings on the deck slot named in the step's location (e.g. deck1 -> slot 1).
+
+Labware (wells, µL per well) and pipettes (µL range):
+{facts}"""
 
 CONFIG_USER = """Step {step_name}: {module}.{action}, file parameter '{file_name}' -> {path}
+{deck_hint}
 {experiment}"""
 
 CONFIG_RETRY_USER = """The config failed its checks:
