@@ -19,7 +19,9 @@ _STEP_OF_PHASE = {"plan": "framework_step", "workflow": "workflow_step", "code":
 # A new experiment in a session starts from nothing: the previous one's artifacts and reports must not survive a
 # run that stops early (e.g. infeasible). Versions, conversations and usage stay as the session's history.
 NEW_EXPERIMENT: dict[str, Any] = {
-    **dict.fromkeys(("feasibility", "plan", "shortlist", "examples", "workflow", "flow", "code", "config"), None),
+    **dict.fromkeys(
+        ("feasibility", "plan", "shortlist", "examples", "workflow", "flow", "code", "config", "planner"), None
+    ),
     "reports": dict.fromkeys(("plan", "workflow", "code", "config", "edit")),
     "stale": [],
 }

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from wei_gen.context import Context
 from wei_gen.lab import Lab
 from wei_gen.models import usage_of
-from wei_gen.nodes.common import chat_model, lab_and_cards, llm_error_report
+from wei_gen.nodes.common import chat_model, is_offline, lab_and_cards, llm_error_report
 from wei_gen.nodes.config import ProtocolConfig, check_protocol
 from wei_gen.nodes.plan import check_plan_against_lab
 from wei_gen.prompts import DATA_RULE, REFINE_SYSTEM, REFINE_USER, ROLES
@@ -43,6 +43,11 @@ from wei_gen.yamlio import dump_yaml
 
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
 EDITABLE: tuple[Agent, ...] = ("framework", "workflow", "code", "config")
+OFFLINE_CHAT_REPLY = (
+    "The {agent} agent runs on the offline planner (no model is configured), which cannot chat. Edit the artifact "
+    "directly (update_generated / modify_generated_data: it is checked like a generated one), or configure a model "
+    "(OPENAI_API_KEY, OPENAI_BASE_URL or settings.{agent}_model) to refine it in conversation."
+)
 
 
 def extract_block(reply: str, fence: str) -> str | None:
@@ -115,6 +120,10 @@ def _report_key(agent: Agent) -> str:
 def refine_artifact(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer the user in the agent's context; a complete new artifact in the answer becomes a checked version."""
     agent = state.get("agent") or "workflow"  # prepare_run refuses refine/edit without an agent
+    model_agent: Agent = "validator" if agent == "validator" else agent
+    if is_offline(runtime, model_agent):
+        # The offline planner is deterministic: there is nobody to talk to. Say so instead of failing on a model.
+        return {"reply": OFFLINE_CHAT_REPLY.format(agent=agent)}
     lab, cards = lab_and_cards(state, runtime)
     role, name, fence = ROLES[agent]
     system = REFINE_SYSTEM.format(
@@ -127,7 +136,7 @@ def refine_artifact(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ]
     user = REFINE_USER.format(message=state.get("message", ""))
     messages = [SystemMessage(system), *history, HumanMessage(user)]
-    answer = chat_model(runtime, "validator" if agent == "validator" else agent).invoke(messages)
+    answer = chat_model(runtime, model_agent).invoke(messages)
     reply = answer.text if isinstance(answer, AIMessage) else str(answer.content)
     update: dict[str, Any] = {
         "reply": reply,
