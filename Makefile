@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+DEMO_OUT := wei-gen-demo
+DEMO_TEXT := Take a fresh plate from tower 1, set up the PCR reactions on the PCR OT-2, seal it at 175 °C for 3 seconds, \
+  run program 3 on the thermocycler, peel the seal, take a photo of the plate and throw it away.
+DEMO_VALUES := {plate_type: 1, master_mix_ul: 20, template_ul: 5}
+
+# The main job: a plain-language experiment to a checked workflow, experiment code, tests, OT-2 config, initial setup
+# and report, written to $(DEMO_OUT)/. Without OPENAI_API_KEY (or a configured model) it runs the offline planner.
 demo: setup
-	$(BIN)/wei-gen lab --lab $(LAB)
-	$(BIN)/wei-gen validate --lab $(LAB) $(LAB)/examples/*.yaml
-	$(BIN)/wei-gen check --lab $(LAB) $(LAB)/examples/*.yaml
-	$(BIN)/wei-gen index $(LAB)/examples --lab $(LAB)
-	$(BIN)/wei-gen examples search "seal a PCR plate, run the thermocycler and photograph it" --lab $(LAB)
+	$(BIN)/wei-gen run --text "$(DEMO_TEXT)" --values "$(DEMO_VALUES)" --lab $(LAB) --out $(DEMO_OUT)
+	$(BIN)/wei-gen validate --lab $(LAB) $(DEMO_OUT)/workflow.yaml $(DEMO_OUT)/configs/*.yaml
+	$(BIN)/wei-gen check --lab $(LAB) $(DEMO_OUT)/workflow.yaml
 
 lint: setup
 	$(BIN)/ruff check src tests bench examples
