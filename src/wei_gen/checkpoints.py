@@ -86,10 +86,19 @@ def open_checkpointer(spec: str = "", data_dir: Path | None = None) -> Iterator[
 
 @asynccontextmanager
 async def make_checkpointer() -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """The async saver ``langgraph.json`` names (``checkpointer.path``): same spec, from ``WEI_GEN_CHECKPOINTER``."""
+    """The async saver ``langgraph.json`` names (``checkpointer.path``).
+
+    The spec and data directory come from the server's config file (``$WEI_GEN_CONFIG``, ``settings.checkpointer``
+    / ``settings.data_dir``) or the environment (``WEI_GEN_CHECKPOINTER``, ``WEI_GEN_DATA_DIR``), as the REST
+    endpoints' session registry reads them.
+    """
     import os
 
-    spec = os.environ.get("WEI_GEN_CHECKPOINTER", "")
+    from wei_gen.context import load_config
+
+    config_file = os.environ.get("WEI_GEN_CONFIG")
+    config = load_config(Path(config_file) if config_file else None)
+    spec = config.checkpointer
     if is_postgres(spec):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
@@ -100,7 +109,7 @@ async def make_checkpointer() -> AsyncIterator[BaseCheckpointSaver[Any]]:
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    path = sqlite_path(spec)
+    path = sqlite_path(spec, config.data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         saver.serde = serializer()

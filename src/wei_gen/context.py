@@ -16,6 +16,9 @@ import yaml
 from wei_gen.yamlio import InputError, load_yaml_file
 
 DEFAULT_LAB = Path(__file__).resolve().parents[2] / "examples" / "labs" / "rpl_like"
+OFFLINE_MODEL = "offline"
+"""The model string that selects the offline planner (deterministic, no network) for an agent."""
+OFFLINE_NOTICE = "offline planner: no model configured (set OPENAI_API_KEY or settings.*_model to use a model)"
 
 
 class ConfigError(InputError):
@@ -70,6 +73,24 @@ class Context:
             raise ValueError(f"unknown agent '{agent}'")
         return value
 
+    def with_model(self, model: str) -> Context:
+        """The same settings with one model (``provider:model``, a bare OpenAI name, or ``offline``) for every agent."""
+        models: dict[str, Any] = {key: _normalise_model(model) for key in _MODEL_KEYS}
+        return replace(self, **models)
+
+    def offline_agents(self) -> list[str]:
+        """The agents served by the offline planner (model ``offline``)."""
+        return [f.name.removesuffix("_model") for f in fields(self) if f.name in _MODEL_KEYS and
+                getattr(self, f.name) == OFFLINE_MODEL]  # fmt: skip
+
+    def planner_notice(self) -> str:
+        """A plain sentence for the CLI and the API when the offline planner is used, else ""."""
+        agents = self.offline_agents()
+        if not agents:
+            return ""
+        which = "" if len(agents) == len(_MODEL_KEYS) else f" for {', '.join(agents)}"
+        return OFFLINE_NOTICE + which
+
 
 _MODEL_KEYS = {f.name for f in fields(Context) if f.name.endswith("_model")}
 _SETTING_KEYS = {f.name for f in fields(Context)} - {"model_kwargs", "data_dir"}
@@ -120,9 +141,9 @@ def default_data_dir() -> Path:
 
 
 def _normalise_model(name: str) -> str:
-    """wei_gen v2 configs name bare OpenAI models (``gpt-4-turbo``); we use ``provider:model``."""
+    """wei_gen v2 configs name bare OpenAI models (``gpt-4-turbo``); we use ``provider:model`` (and ``offline``)."""
     name = name.strip()
-    return name if ":" in name else f"openai:{name}"
+    return name if ":" in name or name == OFFLINE_MODEL else f"openai:{name}"
 
 
 def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> AppConfig:
@@ -164,6 +185,11 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         raise ConfigError(f"bad settings: {exc}", source=str(path)) from None
     if keys.get("key") or keys.get("org"):
         register_credentials(str(keys.get("key") or ""), str(keys.get("org") or ""))
+    if not (keys.get("key") or _CREDENTIALS.openai_api_key or env.get("OPENAI_API_KEY") or context.base_url):
+        # No key and no endpoint: every agent without an explicit model gets the offline planner (announced by
+        # Context.planner_notice) instead of failing at its first model call.
+        offline: dict[str, Any] = {key: OFFLINE_MODEL for key in _MODEL_KEYS if key not in settings}
+        context = replace(context, **offline)
     tokens = settings.get("api_tokens") or []
     if env.get("WEI_GEN_API_TOKEN"):
         tokens = [*tokens, env["WEI_GEN_API_TOKEN"]]

@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
+from pydantic import TypeAdapter
 
 from wei_gen.checkpoints import list_threads, open_checkpointer, thread_exists
 from wei_gen.context import AppConfig, Context, load_config
@@ -27,6 +28,7 @@ from wei_gen.yamlio import dump_yaml
 
 HISTORY_VERSION = "0.0.1"  # wei_gen v2's history format version; our additions live under "wei_gen"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_STATE_ADAPTER: TypeAdapter[State] = TypeAdapter(State)
 
 
 class WEIGenError(Exception):
@@ -217,35 +219,78 @@ class Session:
     def get_history(self) -> dict[str, Any]:
         """The session in wei_gen v2's history shape, derived from the checkpointed state (plus a ``wei_gen`` part)."""
         snapshot = self.app.graph.get_state(self.config)
-        state: State = snapshot.values  # type: ignore[assignment]
-        contexts = state.get("contexts", {})
-        history: dict[str, Any] = {
-            "version": HISTORY_VERSION,
-            "session_id": self.session_id,
-            "timestamp": _epoch(snapshot.created_at),
-            "validity": state["feasibility"].p_yes if state.get("feasibility") is not None else 0,
-            "original_user_description": state.get("description", ""),
-            "original_user_values": state.get("values", ""),
-        }
-        for agent in AGENTS:
-            history[f"{agent}_agent_ctx"] = _ctx(contexts.get(agent, []))
-        for agent in ARTIFACT_KEYS:
-            history[f"generated_{agent}"] = artifact_text(state, agent)
-        history["wei_gen"] = {
-            "status": dump(state.get("status") or Status()),
-            "reports": dump(state.get("reports", {})),
-            "versions": dump(state.get("versions", [])),
-            "stale": list(state.get("stale", [])),
-            "usage": dump(state.get("usage", {})),
-            "feasibility": dump(state.get("feasibility")),
-            "tests": state["code"].tests if state.get("code") is not None else "",
-        }
-        return history
+        context = self.app.context
+        return build_history(self.session_id, snapshot.values, snapshot.created_at, lab_dir=context.lab_dir)
 
     def _start_inputs(self, description: str, values: Any) -> dict[str, Any]:
         if not isinstance(description, str) or not description.strip():
             raise WEIGenError("the experiment description is empty: say what the experiment should do")
         return {"entry": "start", "description": description, "values": values_text(values)}
+
+
+def state_from_json(values: dict[str, Any]) -> State:
+    """Rebuild the typed state (pydantic artifacts) from its JSON form, as the LangGraph threads API returns it.
+
+    Keys a new experiment cleared (``None``) are left out, as ``Session.state`` does.
+    """
+    present = {k: v for k, v in (values or {}).items() if v is not None}
+    return _STATE_ADAPTER.validate_python(present)
+
+
+def build_history(
+    session_id: str,
+    state: State | dict[str, Any],
+    created_at: str | None,
+    *,
+    running: bool = False,
+    lab_dir: str = "",
+) -> dict[str, Any]:
+    """wei_gen v2's history of a session from its typed state (shared by the Python API and the REST server).
+
+    ``created_at`` is the ISO time of the latest checkpoint; ``running`` whether a run is in progress on the
+    session (the server knows, the synchronous Python API never has one); ``lab_dir`` the lab used when the
+    session's input named none. ``offline`` says whether the offline planner made the artifacts (from the state,
+    so every process reading the session agrees).
+    """
+    typed: State = state  # type: ignore[assignment]
+    contexts = typed.get("contexts", {})
+    history: dict[str, Any] = {
+        "version": HISTORY_VERSION,
+        "session_id": session_id,
+        "timestamp": _epoch(created_at),
+        "validity": typed["feasibility"].p_yes if typed.get("feasibility") is not None else 0,
+        "original_user_description": typed.get("description", ""),
+        "original_user_values": typed.get("values", ""),
+    }
+    for agent in AGENTS:
+        history[f"{agent}_agent_ctx"] = _ctx(contexts.get(agent, []))
+    for agent in ARTIFACT_KEYS:
+        history[f"generated_{agent}"] = artifact_text(typed, agent)
+    flow, planner = typed.get("flow"), typed.get("planner")
+    history["wei_gen"] = {
+        "status": dump(typed.get("status") or Status()),
+        "reports": dump(typed.get("reports", {})),
+        "versions": dump(typed.get("versions", [])),
+        "stale": list(typed.get("stale", [])),
+        "usage": dump(typed.get("usage", {})),
+        "feasibility": dump(typed.get("feasibility")),
+        "tests": typed["code"].tests if typed.get("code") is not None else "",
+        "running": running,
+        "flow": dump(flow),
+        "setup": _setup_text(typed),
+        "offline": planner is not None and planner.mode == "offline",
+        "lab_dir": typed.get("lab_dir") or lab_dir,
+    }
+    return history
+
+
+def _setup_text(state: State) -> str:
+    """The initial lab setup: the config phase's, else the flow check's (when the workflow's flow is satisfiable)."""
+    config = state.get("config")
+    if config is not None and config.setup:
+        return config.setup
+    flow = state.get("flow")
+    return flow.setup_text() if flow is not None and flow.verdict == "sat" else ""
 
 
 def _ctx(turns: list[Turn]) -> list[dict[str, str]] | None:

@@ -36,8 +36,9 @@ class Feasibility(BaseModel):
     """Probability that the lab can run the experiment."""
     feasible: bool
     """``p_yes`` is above the threshold."""
-    method: Literal["logprobs", "structured"]
-    """Where ``p_yes`` came from: the first answer token's logprobs, or a structured verdict when none were given."""
+    method: Literal["logprobs", "structured", "offline"]
+    """Where ``p_yes`` came from: the first answer token's logprobs, a structured verdict when none were given, or
+    the offline planner (1.0 / 0.0: every clause maps to the lab, or one needs a capability the lab lacks)."""
     reason: str = ""
     """The model's explanation (asked only when infeasible)."""
     missing_capability: str = ""
@@ -157,6 +158,21 @@ class Version(BaseModel):
     """The artifact as text (YAML, JSON or Python)."""
     ok: bool
     """Whether its checks passed."""
+
+
+class PlannerInfo(BaseModel):
+    """Which planner made the artifacts, said plainly; for the offline planner, what it could not map."""
+
+    mode: Literal["model", "offline"] = "model"
+    """``offline``: the deterministic planner (no model configured)."""
+    notice: str = ""
+    """The announcement to show users (CLI, API)."""
+    matcher: str = ""
+    """How clauses were matched to actions (``lexical + embedding`` or ``lexical only`` and why)."""
+    unmapped: list[str] = Field(default_factory=list)
+    """Clauses of the description that map to no action of the lab (reported, never guessed)."""
+    notes: list[str] = Field(default_factory=list)
+    """Other findings: values not bound, transfers and door steps added."""
 
 
 class Status(BaseModel):
@@ -309,6 +325,8 @@ class State(InputState, total=False):
     """Running, infeasible, failed or done."""
     reply: str
     """The last chat answer (``refine``)."""
+    planner: PlannerInfo
+    """Which planner made the artifacts (the offline planner announces itself here)."""
 
 
 class OutputState(TypedDict, total=False):
@@ -330,6 +348,8 @@ class OutputState(TypedDict, total=False):
     """Check reports per artifact."""
     reply: str
     """The last chat answer."""
+    planner: PlannerInfo
+    """Which planner made the artifacts."""
 
 
 def artifact_text(state: State, agent: Agent) -> str:

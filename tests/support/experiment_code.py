@@ -1,40 +1,17 @@
-"""A correct experiment script and an independent test module, as a programmer and a test designer would answer."""
+"""A correct experiment script and an independent test module, as a programmer and a test designer would answer.
+
+The script is the offline programmer's (``wei_gen.offline.code``), so the scripted scenarios and the offline planner
+exercise the same contract.
+"""
 
 from __future__ import annotations
 
-import json
+from wei_gen.offline.code import experiment_script
 
 
 def script(parameters: dict[str, object]) -> str:
     """A script following the programmer's contract: main() runs workflow.yaml once and exits non-zero on failure."""
-    return f'''"""Run the workflow with the scientist's values in the WEI lab."""
-import os
-from pathlib import Path
-
-from wei import ExperimentClient
-from wei.types.experiment_types import ExperimentDesign
-
-PARAMETERS = {json.dumps(parameters)}
-
-
-def main():
-    client = ExperimentClient(
-        os.environ.get("WEI_SERVER_HOST", "localhost"),
-        os.environ.get("WEI_SERVER_PORT", "8000"),
-        experiment=ExperimentDesign(experiment_name="wei-gen experiment"),
-    )
-    try:
-        run = client.start_run(Path("workflow.yaml"), parameters=PARAMETERS, blocking=True)
-    except Exception as exc:
-        raise SystemExit(f"the run failed: {{exc}}")
-    if run.status != "completed":
-        raise SystemExit(f"the run ended {{run.status}}")
-    return run
-
-
-if __name__ == "__main__":
-    main()
-'''
+    return experiment_script(dict(parameters))
 
 
 TESTS = """import json

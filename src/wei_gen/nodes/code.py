@@ -14,8 +14,17 @@ from pydantic import BaseModel, Field
 
 from wei_gen.context import Context
 from wei_gen.models import call_structured
-from wei_gen.nodes.common import chat_model, experiment_text, feedback_text, lab_path, llm_error_report, turns
+from wei_gen.nodes.common import (
+    chat_model,
+    experiment_text,
+    feedback_text,
+    is_offline,
+    lab_path,
+    llm_error_report,
+    turns,
+)
 from wei_gen.nodes.workflow import parameter_defaults
+from wei_gen.offline.nodes import offline_code
 from wei_gen.prompts import CODE_RETRY_USER, CODE_SYSTEM, CODE_USER, DATA_RULE
 from wei_gen.state import CodeArtifact, State, Version, stale_after
 from wei_gen.tools.executor import execute_code
@@ -29,6 +38,8 @@ class ScriptDraft(BaseModel):
 
 def write_code(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the code model for the experiment script (with the checks' feedback on a retry)."""
+    if is_offline(runtime, "code"):
+        return offline_code(state, runtime)
     workflow = state["workflow"]
     user = CODE_USER.format(
         workflow_yaml=workflow.yaml, parameters=parameter_defaults(workflow.workflow), experiment=experiment_text(state)

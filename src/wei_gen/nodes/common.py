@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from wei_gen.context import Context
+from wei_gen.context import OFFLINE_MODEL, Context
 from wei_gen.lab import Lab, lab_from_dir, render_capability_cards
 from wei_gen.models import load_chat_model
 from wei_gen.prompts import EXPERIMENT_USER
@@ -41,6 +41,11 @@ def lab_and_cards(state: State, runtime: Runtime[Context]) -> tuple[Lab, str]:
 def experiment_text(state: State) -> str:
     """The scientist's description and values, delimited as data."""
     return EXPERIMENT_USER.format(description=state.get("description", ""), values=state.get("values", "") or "(none)")
+
+
+def is_offline(runtime: Runtime[Context], agent: Agent) -> bool:
+    """Whether this agent is served by the offline planner (its model is ``offline``) instead of a chat model."""
+    return runtime.context.model_for(agent) == OFFLINE_MODEL
 
 
 def chat_model(runtime: Runtime[Context], agent: Agent) -> BaseChatModel:

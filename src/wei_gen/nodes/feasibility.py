@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from wei_gen.context import Context
 from wei_gen.models import call_structured, usage_of
-from wei_gen.nodes.common import chat_model, experiment_text, lab_and_cards, turns
+from wei_gen.nodes.common import chat_model, experiment_text, is_offline, lab_and_cards, turns
+from wei_gen.offline.nodes import offline_feasibility
 from wei_gen.prompts import DATA_RULE, FEASIBILITY_FALLBACK_SYSTEM, FEASIBILITY_SYSTEM, INFEASIBLE_SYSTEM
 from wei_gen.state import Feasibility, State, Status, Usage, add_usage
 
@@ -54,6 +55,8 @@ def p_yes_from_logprobs(message: AIMessage) -> float | None:
 
 def check_feasibility(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the framework model whether the lab can do the experiment and store P(yes) as validity."""
+    if is_offline(runtime, "framework"):
+        return offline_feasibility(state, runtime)
     _, cards = lab_and_cards(state, runtime)
     model = chat_model(runtime, "framework")
     user = experiment_text(state)

@@ -20,10 +20,12 @@ from wei_gen.nodes.common import (
     chat_model,
     experiment_text,
     feedback_text,
+    is_offline,
     lab_and_cards,
     llm_error_report,
     turns,
 )
+from wei_gen.offline.nodes import offline_plan
 from wei_gen.prompts import DATA_RULE, PLAN_RETRY_USER, PLAN_SYSTEM
 from wei_gen.state import Plan, State, Version, stale_after
 from wei_gen.tools.flow import check_flow, steps_from_workflow
@@ -32,6 +34,8 @@ from wei_gen.tools.validator import Diagnostic, ValidationReport, validate_data
 
 def make_plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the framework model for an ordered plan of instrument actions (with the last check's feedback)."""
+    if is_offline(runtime, "framework"):
+        return offline_plan(state, runtime)
     _, cards = lab_and_cards(state, runtime)
     user = experiment_text(state)
     messages: list[BaseMessage] = [

@@ -14,7 +14,8 @@ from langgraph.runtime import Runtime
 from wei_gen.context import Context
 from wei_gen.lab import Lab
 from wei_gen.models import call_structured
-from wei_gen.nodes.common import chat_model, lab_and_cards, turns
+from wei_gen.nodes.common import chat_model, is_offline, lab_and_cards, turns
+from wei_gen.offline.nodes import offline_shortlist
 from wei_gen.prompts import SHORTLIST_SYSTEM, SHORTLIST_USER
 from wei_gen.state import Plan, Shortlist, ShortlistEntry, State
 
@@ -37,6 +38,8 @@ def reconcile_shortlist(proposed: Shortlist | None, plan: Plan | None, lab: Lab)
 
 def make_shortlist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask which instruments are needed, then reconcile the answer with the lab and the plan."""
+    if is_offline(runtime, "framework"):
+        return offline_shortlist(state, runtime)
     lab, cards = lab_and_cards(state, runtime)
     plan = state.get("plan")
     user = SHORTLIST_USER.format(plan=plan.model_dump_json() if plan else "(no plan)")

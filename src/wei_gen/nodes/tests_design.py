@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from wei_gen.context import Context
 from wei_gen.models import call_structured
-from wei_gen.nodes.common import chat_model, experiment_text, turns
+from wei_gen.nodes.common import chat_model, experiment_text, is_offline, turns
 from wei_gen.nodes.workflow import parameter_defaults
+from wei_gen.offline.nodes import offline_tests
 from wei_gen.prompts import DATA_RULE, TESTS_SYSTEM, TESTS_USER
 from wei_gen.state import State
 
@@ -28,6 +29,8 @@ class TestsDraft(BaseModel):
 
 def design_tests(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the validator model for tests of the experiment script (once per code phase)."""
+    if is_offline(runtime, "validator"):
+        return offline_tests(state, runtime)
     workflow = state["workflow"]
     user = TESTS_USER.format(
         workflow_yaml=workflow.yaml, parameters=parameter_defaults(workflow.workflow), experiment=experiment_text(state)

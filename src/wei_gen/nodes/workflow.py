@@ -20,10 +20,12 @@ from wei_gen.nodes.common import (
     decode_value,
     experiment_text,
     feedback_text,
+    is_offline,
     lab_and_cards,
     llm_error_report,
     turns,
 )
+from wei_gen.offline.nodes import offline_workflow
 from wei_gen.prompts import DATA_RULE, WORKFLOW_RETRY_USER, WORKFLOW_SYSTEM, WORKFLOW_USER
 from wei_gen.state import ArgValue, State, Version, WorkflowArtifact, stale_after
 from wei_gen.tools.completion import complete_transfers
@@ -93,6 +95,8 @@ def render_examples(state: State) -> str:
 
 def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the workflow model for the workflow (with the validator's feedback on a retry)."""
+    if is_offline(runtime, "workflow"):
+        return offline_workflow(state, runtime)
     _, cards = lab_and_cards(state, runtime)
     shortlist = (
         ", ".join(e.module for e in state["shortlist"].modules) if state.get("shortlist") is not None else "(any)"

@@ -1,0 +1,245 @@
+"""Matching clauses to lab actions and places to lab locations: lexical cues + MiniLM embedding similarity.
+
+Each (module, action) of the lab is a candidate described by its action name, the action's and the module's
+descriptions, and the vocabulary's words for its module type (synonyms such as "PCR machine" for a thermocycler).
+A clause's score for a candidate adds:
+
+- a cue at the clause's head (the earliest cue phrase of any action) — the clause's verb, in effect: 6;
+- a cue elsewhere in the clause: 1.5;
+- the module named: 2 x the share of its name's words present, + 1 for one of its type's nouns;
+- cosine similarity of the clause and the candidate's text (MiniLM, when its weights are installed);
+- the share of the clause's words found in the candidate's text (lexical overlap).
+
+A clause maps to the best candidate only if that candidate has a cue, or, without one, a similarity of at least
+``SIMILARITY_ONLY`` with some lexical overlap; otherwise the clause is reported as unmapped, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wei_gen.lab import Lab
+from wei_gen.offline.text import Clause, find_phrase, phrase_stems, stem, stems
+from wei_gen.offline.vocabulary import vocabulary
+from wei_gen.tools.embeddings import EmbeddingUnavailable, MiniLMEmbedder, embedder_available
+from wei_gen.tools.semantics import LabSemantics
+from wei_gen.wei_types import ModuleAction
+
+HEAD_CUE, OTHER_CUE, MODULE_NAME, MODULE_NOUN = 6.0, 1.5, 2.0, 1.0
+SIMILARITY_ONLY = 0.5
+_GENERIC_LOCATION_WORDS = {stem(w) for w in ("default", "plate", "nest", "wc", "station", "position")}
+
+_EMBEDDER: MiniLMEmbedder | None = None
+_EMBEDDER_LOCK = threading.Lock()
+
+
+def shared_embedder() -> tuple[MiniLMEmbedder | None, str]:
+    """The process-wide MiniLM embedder, or None with the reason it cannot run here."""
+    global _EMBEDDER
+    ok, detail = embedder_available()
+    if not ok:
+        return None, detail
+    with _EMBEDDER_LOCK:
+        if _EMBEDDER is None:
+            _EMBEDDER = MiniLMEmbedder()
+        return _EMBEDDER, ""
+
+
+@dataclass
+class Candidate:
+    """One (module, action) of the lab, with what it can be recognised by."""
+
+    module: str
+    """Workcell module name."""
+    action: ModuleAction
+    """The action from the module's about."""
+    kind: str
+    """Its semantics kind (move, process, new_plate, lid_off, noop ...) or "" when unknown."""
+    cues: list[tuple[str, ...]]
+    """Cue phrases (stems)."""
+    text: str
+    """Name, descriptions and words, for similarity."""
+    words: set[str] = field(default_factory=set)
+    """Stems of ``text``."""
+
+    @property
+    def key(self) -> str:
+        """``module.action``."""
+        return f"{self.module}.{self.action.name}"
+
+
+@dataclass
+class Match:
+    """The action a clause maps to, and why."""
+
+    candidate: Candidate
+    """The chosen action."""
+    score: float
+    """Its score."""
+    why: str
+    """Evidence in words (cue, module, similarity)."""
+
+
+def name_words(name: str) -> list[str]:
+    """Words of an identifier: ``ot2_pcr`` → ot2, pcr; ``ot2_prep.deck2`` → ot2, prep, deck2."""
+    return [stem(p) for p in re.split(r"[._\-\s]+", name.lower()) if p]
+
+
+def present(part: str, words: list[str]) -> bool:
+    """Whether an identifier word is in the words, also without its number ("deck2" for "the deck")."""
+    return part in words or re.sub(r"(?<=[a-z])\d+$", "", part) in words
+
+
+class LabMatcher:
+    """Everything the offline planner knows about one lab's modules, actions and locations."""
+
+    def __init__(self, lab: Lab) -> None:
+        """Index the lab's actions, module words and locations; embed the candidates when MiniLM is available."""
+        self.lab = lab
+        self.semantics = LabSemantics(lab)
+        vocab = vocabulary()
+        self.type_of: dict[str, str] = {}
+        self.nouns: dict[str, list[tuple[str, ...]]] = {}
+        self.candidates: list[Candidate] = []
+        for name, module in lab.modules.items():
+            entry = self.semantics.module_type(name)
+            type_id = entry.id if entry is not None else ""
+            self.type_of[name] = type_id
+            words = vocab.module_types.get(type_id)
+            self.nouns[name] = [phrase_stems(n) for n in (words.nouns if words else [])]
+            if module.about is None:
+                continue
+            description = module.about.description or ""
+            for action in module.about.actions:
+                said = words.actions.get(action.name, []) if words else []
+                cues = [phrase_stems(action.name.replace("_", " "))] + [phrase_stems(c) for c in said]
+                sem = self.semantics.action(name, action.name)
+                text = (
+                    f"{action.name.replace('_', ' ')}: {action.description or ''} "
+                    f"{name} {module.definition.model or ''}: {description} "
+                    f"{' '.join(words.nouns) if words else ''} {' '.join(said)}"
+                )
+                self.candidates.append(
+                    Candidate(name, action, sem.kind if sem else "", [c for c in cues if c], text, set(stems(text)))
+                )
+        self.trash_cues = [phrase_stems(p) for p in vocab.moves.trash]
+        self._locations = self._index_locations()
+        self.embedder, self.embedding_note = shared_embedder()
+        self._vectors: np.ndarray | None = None
+        if self.embedder is not None:
+            try:
+                self._vectors = self.embedder.embed([c.text for c in self.candidates])
+            except EmbeddingUnavailable as exc:
+                self.embedder, self.embedding_note = None, str(exc)
+
+    @property
+    def matcher_name(self) -> str:
+        """How clauses are matched here, said plainly."""
+        if self._vectors is not None:
+            return "lexical + embedding (MiniLM)"
+        return f"lexical only (embedding unavailable: {self.embedding_note})"
+
+    # -- actions -------------------------------------------------------------------------------------------------
+
+    def verbs(self) -> set[str]:
+        """First words of every cue (clause splitting starts a new clause at one of them)."""
+        found = {cue[0] for c in self.candidates for cue in c.cues}
+        found |= {cue[0] for cue in self.trash_cues if cue}
+        for capability in vocabulary().missing_capabilities:
+            found |= {p[0] for p in (phrase_stems(x) for x in capability.phrases) if p}
+        return found | {stem(w) for w in ("take", "get", "put", "run", "store", "open", "close", "wait")}
+
+    def module_score(self, module: str, words: list[str]) -> tuple[float, str]:
+        """How clearly a clause names a module (its name's words, its type's nouns)."""
+        wanted = name_words(module)
+        share = sum(1 for w in wanted if present(w, words)) / len(wanted) if wanted else 0.0
+        noun = any(find_phrase(words, n) >= 0 for n in self.nouns.get(module, []))
+        score = MODULE_NAME * share + (MODULE_NOUN if noun else 0.0)
+        return score, (f"names {module}" if score else "")
+
+    def similarities(self, text: str) -> np.ndarray:
+        """Cosine similarity of a clause with every candidate (zeros when lexical only)."""
+        if self._vectors is None or self.embedder is None:
+            return np.zeros(len(self.candidates), dtype=np.float32)
+        vector = self.embedder.embed([text])[0]
+        return np.asarray(self._vectors @ vector, dtype=np.float32)
+
+    def match(self, clause: Clause) -> Match | None:
+        """The action a clause asks for, or None when no action is clearly meant."""
+        if not self.candidates:
+            return None
+        words = clause.words
+        positions = [min((p for cue in c.cues if (p := find_phrase(words, cue)) >= 0), default=-1)
+                     for c in self.candidates]  # fmt: skip
+        found = [p for p in positions if p >= 0]
+        head = min(found) if found else -1
+        sims = self.similarities(clause.text)
+        scored: list[tuple[float, int, str]] = []
+        for i, cand in enumerate(self.candidates):
+            cue = HEAD_CUE if positions[i] == head >= 0 else OTHER_CUE if positions[i] >= 0 else 0.0
+            module, module_why = self.module_score(cand.module, words)
+            content = [w for w in words if not w.isdigit()]
+            overlap = sum(1 for w in content if w in cand.words) / len(content) if content else 0.0
+            score = cue + module + float(sims[i]) + overlap
+            why = ", ".join(
+                x
+                for x in (
+                    "verb cue" if cue == HEAD_CUE else "cue" if cue else "",
+                    module_why,
+                    f"similarity {float(sims[i]):.2f}" if self._vectors is not None else "",
+                )
+                if x
+            )
+            scored.append((score, i, why))
+        score, best, why = max(scored, key=lambda s: (s[0], -s[1]))
+        cand = self.candidates[best]
+        has_cue = positions[best] >= 0
+        lexical = any(w in cand.words for w in words)
+        if not has_cue and not (float(sims[best]) >= SIMILARITY_ONLY and lexical):
+            return None
+        return Match(cand, score, why)
+
+    # -- locations -----------------------------------------------------------------------------------------------
+
+    def _index_locations(self) -> list[tuple[str, set[str], str | None]]:
+        owners: dict[str, str] = {}
+        for module in self.lab.modules:
+            for nest in self.semantics.nests(module):
+                owners.setdefault(nest, module)
+        return [
+            (name, set(name_words(name)) - _GENERIC_LOCATION_WORDS, owners.get(name))
+            for name in sorted(self.lab.all_location_names())
+        ]
+
+    def nest_of(self, module: str) -> str | None:
+        """The location where a module holds the plate (its first nest)."""
+        nests = self.semantics.nests(module)
+        return nests[0] if nests else None
+
+    def is_trash(self, words: list[str]) -> bool:
+        """Whether the words send the plate to the trash."""
+        return any(find_phrase(words, cue) >= 0 for cue in self.trash_cues)
+
+    def trash_location(self) -> str | None:
+        """The lab's trash location."""
+        return next((name for name, _, _ in self._locations if "trash" in name.lower()), None)
+
+    def locate(self, words: list[str]) -> str | None:
+        """The lab location some words name ("the exchange nest", "the PCR machine", "the prep OT-2 deck")."""
+        if self.is_trash(words) and (trash := self.trash_location()) is not None:
+            return trash
+        best: tuple[float, int, str] | None = None
+        for name, parts, owner in self._locations:
+            score = float(sum(1 for p in parts if present(p, words)))
+            if owner is not None:
+                # A longer noun wins over a word inside it: "the de-sealer" is the peeler, not the sealer.
+                score += max(
+                    (2.0 + len(n) for n in self.nouns.get(owner, []) if find_phrase(words, n) >= 0), default=0.0
+                )
+            if score >= 1.0 and (best is None or (score, -len(parts)) > (best[0], best[1])):
+                best = (score, -len(parts), name)
+        return best[2] if best else None

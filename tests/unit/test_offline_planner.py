@@ -1,0 +1,134 @@
+"""The offline planner on the example lab: clauses, synonyms, value binding, unmapped clauses, order, transfers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wei_gen.context import OFFLINE_MODEL, Context, load_config, register_credentials
+from wei_gen.lab import lab_from_dir
+from wei_gen.offline import plan_offline
+from wei_gen.offline.code import experiment_tests
+from wei_gen.offline.nodes import plan_to_workflow
+from wei_gen.offline.planner import to_plan
+from wei_gen.offline.text import quantities, split_clauses
+from wei_gen.tools.flow import check_flow, steps_from_workflow
+from wei_gen.tools.validator import validate_workflow
+from wei_gen.wei_types import workflow_to_dict
+
+LAB = lab_from_dir(Path(__file__).resolve().parents[2] / "examples" / "labs" / "rpl_like")
+
+
+def actions(description: str, values: dict[str, object] | None = None) -> list[str]:
+    return [f"{s.module}.{s.action}" for s in plan_offline(description, values or {}, LAB).steps]
+
+
+def test_clauses_split_at_new_instructions_only() -> None:
+    verbs = {"seal", "tak", "mix", "return", "peel"}
+    clauses = split_clauses("Mix the cyan, magenta and yellow dyes, then seal it. Take a photo and peel it.", verbs)
+    assert [c.text for c in clauses] == ["mix the cyan, magenta and yellow dyes", "seal it", "take a photo", "peel it"]
+
+
+def test_quantities_with_units() -> None:
+    found = {(q.kind, q.value, q.unit) for q in quantities("seal at 175 °C for 2.5 min, read at 450 nm, 4 s")}
+    assert found == {("temperature", 175.0, "C"), ("time", 2.5, "min"), ("wavelength", 450.0, "nm"), ("time", 4.0, "s")}
+
+
+@pytest.mark.parametrize(
+    ("clause", "expected"),
+    [
+        ("run program 5 in the PCR machine", "biometra.run_protocol"),
+        ("thermocycle it on the thermal cycler", "biometra.run_protocol"),
+        ("read the OD600 on the plate reader", "hidex.run_assay"),
+        ("remove the foil on the de-sealer", "peeler.peel"),
+        ("heat-seal it", "sealer.seal"),
+        ("snap a photograph", "camera.take_picture"),
+        ("grab a new plate from the plate stack", "sciclops.get_plate"),
+        ("mix the dyes on the prep OT-2", "ot2_prep.run_protocol"),
+        ("set up the PCR reactions on the PCR OT-2", "ot2_pcr.run_protocol"),
+    ],
+)
+def test_synonyms_map_to_the_lab_action(clause: str, expected: str) -> None:
+    plan = plan_offline(clause, {"plate_type": 1, "assay_name": "Abs_600nm"}, LAB)
+    assert [key for _, key, _ in plan.mapped] == [expected]
+
+
+def test_robot_arm_move_binds_source_and_target() -> None:
+    plan = plan_offline("Have the robot arm move the plate from the sealer to the peeler.", {}, LAB)
+    assert [(s.module, s.action, s.args) for s in plan.steps] == [
+        ("pf400", "transfer", {"source": "sealer.default", "target": "peeler.default"})
+    ]
+
+
+def test_values_bind_with_units_types_and_names() -> None:
+    plan = plan_offline(
+        "Grab a new plate from tower 2, seal it at 180 degrees for 2 min, run program 3 on the thermocycler.",
+        {"plate_type": 1},
+        LAB,
+    )
+    args = {f"{s.module}.{s.action}": s.args for s in plan.steps}
+    assert args["sciclops.get_plate"] == {"pos": "tower2"}
+    assert args["sealer.seal"] == {"temperature": 180, "time": 120.0}  # minutes → the about's seconds
+    assert isinstance(args["sealer.seal"]["temperature"], int)  # the about says int
+    assert args["biometra.run_protocol"] == {"program": 3, "plate_type": 1}
+
+
+def test_unmapped_clause_is_reported_not_guessed() -> None:
+    plan = plan_offline("Seal the plate at 175 C for 3 s, then sing it a lullaby.", {}, LAB)
+    assert plan.unmapped == ["sing it a lullaby"]
+    assert actions("Seal the plate at 175 C for 3 s, then sing it a lullaby.") == ["sealer.seal"]
+    assert "sing it a lullaby" in plan.reason()
+
+
+def test_missing_capability_makes_it_infeasible() -> None:
+    plan = plan_offline("Take a new plate from tower 1 and spin it down in the centrifuge for 5 minutes.", {}, LAB)
+    assert not plan.feasible
+    assert plan.missing_capability == "centrifuge"
+    nothing = plan_offline("Sing a lullaby.", {}, LAB)
+    assert not nothing.feasible and "no action" in nothing.missing_capability
+
+
+def test_order_is_the_scientists() -> None:
+    got = actions("Photograph the plate on the camera station, then seal it at 175 C for 3 s, then peel it.")
+    assert [a for a in got if a != "pf400.transfer"] == ["camera.take_picture", "sealer.seal", "peeler.peel"]
+    reversed_ = actions("Peel the plate on the peeler, then photograph it.")
+    assert reversed_.index("peeler.peel") < reversed_.index("camera.take_picture")
+
+
+def test_transfers_and_doors_are_completed_and_the_flow_is_sat() -> None:
+    description = (
+        "Measure the absorbance of the plate on the exchange nest in the plate reader, then seal it at 175 C for 3 s."
+    )
+    plan = plan_offline(description, {"assay_name": "Abs_600nm"}, LAB)
+    steps = [(s.module, s.action, s.args.get("source"), s.args.get("target")) for s in plan.steps]
+    assert steps == [
+        ("hidex", "open", None, None),
+        ("pf400", "transfer", "sciclops.exchange", "hidex.drawer"),
+        ("hidex", "close", None, None),
+        ("hidex", "run_assay", None, None),
+        ("hidex", "open", None, None),
+        ("pf400", "transfer", "hidex.drawer", "sealer.default"),
+        ("hidex", "close", None, None),
+        ("sealer", "seal", None, None),
+    ]
+    workflow = plan_to_workflow(to_plan(plan, description), {"assay_name": "Abs_600nm"}, LAB)
+    assert validate_workflow(workflow, LAB).ok
+    assert check_flow(steps_from_workflow(workflow_to_dict(workflow)), LAB).verdict == "sat"
+    assert [p.name for p in workflow.parameters] == ["assay_name"]  # the scientist's value is a parameter
+    assert "hidex" in experiment_tests(workflow)
+
+
+def test_load_config_without_key_or_endpoint_is_offline(tmp_path: Path) -> None:
+    register_credentials("", "")
+    ctx = load_config(None, env={}).context
+    assert ctx.offline_agents() == ["framework", "workflow", "code", "validator", "config"]
+    assert "offline planner" in ctx.planner_notice()
+    config = tmp_path / "config.yaml"
+    config.write_text("settings:\n  code_model: openai:gpt-4o\n", encoding="utf-8")
+    partly = load_config(config, env={}).context
+    assert partly.code_model == "openai:gpt-4o" and partly.framework_model == OFFLINE_MODEL
+    assert "for framework" in partly.planner_notice()
+    assert load_config(None, env={"OPENAI_API_KEY": "sk-x"}).context.offline_agents() == []
+    assert load_config(None, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}).context.offline_agents() == []
+    assert Context().offline_agents() == [] and Context().with_model("offline").offline_agents()
