@@ -235,3 +235,17 @@ def test_a_move_with_one_end_known_only_at_run_time(lab: Lab) -> None:
     assert flow({"name": "x", "flowdef": [arrive, read]}, lab).verdict == "sat"  # a plate arrives from the payload
     report = flow({"name": "x", "flowdef": [first, arrive, read]}, lab)
     assert report.verdict == "unsat" and any(i == 1 and "occupied" in m for i, m in errors(report))
+
+
+def test_concurrent_checks_from_threads_agree_with_a_serial_check(lab: Lab) -> None:
+    """The server runs sessions' nodes on threads; z3's default context is shared, so checks must not interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((LAB_DIR / "examples").glob("*.yaml"))]
+    texts.append(PREPARED_PCR.replace("source: ot2_pcr.deck1, target: sealer.default", "source: x, target: y"))
+    cases = [steps_from_workflow(yaml.safe_load(t)) for t in texts]
+    expected = [check_flow(steps, lab).model_dump() for steps in cases]
+    assert {e["verdict"] for e in expected} == {"sat", "unsat"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: check_flow(cases[i % len(cases)], lab).model_dump(), range(96)))
+    assert results == [expected[i % len(cases)] for i in range(96)]

@@ -14,6 +14,7 @@ by a step. That is what makes a dropped transfer an error instead of "another pl
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -369,8 +370,21 @@ class _Encoder:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+_Z3_LOCK = threading.Lock()
+"""z3's default context is process-wide and not thread-safe; the LangGraph server runs sessions' nodes on threads."""
+
+
 def check_flow(steps: list[FlowStep], lab: Lab, semantics: LabSemantics | None = None) -> FlowReport:
-    """Check the labware flow of a step sequence against the lab; explain an unsat verdict."""
+    """Check the labware flow of a step sequence against the lab; explain an unsat verdict.
+
+    Thread-safe: one check at a time per process (a check takes milliseconds). Every z3 object is created and
+    released inside the lock — they live only in ``_check_flow``'s frame, which ends before the lock is released.
+    """
+    with _Z3_LOCK:
+        return _check_flow(steps, lab, semantics)
+
+
+def _check_flow(steps: list[FlowStep], lab: Lab, semantics: LabSemantics | None) -> FlowReport:
     sem = semantics or LabSemantics(lab)
     ops = resolve_ops(steps, sem)
     enc = _Encoder(ops, lab)
