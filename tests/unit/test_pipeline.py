@@ -153,6 +153,23 @@ def test_edit_marks_later_artifacts_stale(tmp_path: Path) -> None:
         session.modify_generated_data("validator", "x")
 
 
+def test_a_workflow_edit_is_flow_checked_and_its_flow_replaces_the_old_one(tmp_path: Path) -> None:
+    import yaml
+
+    session = run(pcr.scripted_model(), tmp_path)
+    assert session.state()["flow"].verdict == "sat"
+    data = yaml.safe_load(session.state()["workflow"].yaml)
+    # Drop the transfer onto the sealer: the seal step then has no plate. Valid for the validator, unsat for z3.
+    moves = [i for i, s in enumerate(data["flowdef"]) if s["args"].get("target") == "sealer.default"]
+    del data["flowdef"][moves[0]]
+    session.modify_generated_data("workflow", yaml.safe_dump(data, sort_keys=False))
+    state = session.state()
+    assert state["flow"].verdict == "unsat"
+    assert not state["reports"]["workflow"].ok
+    assert any(d.code.startswith("flow-") and d.severity == "error" for d in state["reports"]["workflow"].diagnostics)
+    assert state["versions"][-1].agent == "workflow" and not state["versions"][-1].ok
+
+
 def test_reconcile_shortlist() -> None:
     lab = lab_from_dir(LAB)
     proposed = Shortlist(modules=[ShortlistEntry(module="ghost"), ShortlistEntry(module="sealer")])

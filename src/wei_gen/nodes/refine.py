@@ -37,8 +37,9 @@ from wei_gen.state import (
     stale_after,
 )
 from wei_gen.tools.code_check import check_script
+from wei_gen.tools.flow import FlowReport, check_flow, steps_from_workflow
 from wei_gen.tools.validator import ValidationReport, validate_text
-from wei_gen.wei_types import Workflow
+from wei_gen.wei_types import Workflow, workflow_to_dict
 from wei_gen.yamlio import dump_yaml
 
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
@@ -73,6 +74,9 @@ def parse_artifact(agent: Agent, text: str, lab: Lab, state: State) -> tuple[Any
             workflow = Workflow.model_validate(yaml.safe_load(text))
         except (yaml.YAMLError, ValidationError, TypeError):
             return None, report
+        # The same z3 flow check as a generated workflow: an edit that drops a transfer is flagged, and the stored
+        # flow (setup, the picture) belongs to this version, not to the one before the edit.
+        report.diagnostics += workflow_flow(workflow, lab).diagnostics
         return WorkflowArtifact(workflow=workflow, yaml=text), report
     if agent == "code":
         report = check_script(text, state["workflow"].workflow if state.get("workflow") is not None else None)
@@ -100,8 +104,18 @@ def _parse_configs(text: str) -> tuple[ConfigArtifact | None, ValidationReport]:
     return ConfigArtifact(files=files), report
 
 
+def workflow_flow(workflow: Workflow, lab: Lab) -> FlowReport:
+    """The z3 labware-flow report of a workflow."""
+    return check_flow(steps_from_workflow(workflow_to_dict(workflow)), lab)
+
+
 def adopt(
-    state: State, agent: Agent, artifact: Any, report: ValidationReport, origin: Literal["chat", "edit"]
+    state: State,
+    agent: Agent,
+    artifact: Any,
+    report: ValidationReport,
+    origin: Literal["chat", "edit"],
+    lab: Lab,
 ) -> dict[str, Any]:
     """Store a new artifact version with its report and mark the later artifacts stale."""
     key = ARTIFACT_KEYS[agent]
@@ -110,7 +124,10 @@ def adopt(
     content = artifact_text(new_state, agent)
     version = Version(agent=agent, number=number, origin=origin, content=content, ok=report.ok)
     stale = stale_after(state, agent)
-    return {key: artifact, "reports": {_report_key(agent): report}, "versions": [version], "stale": stale}
+    update: dict[str, Any] = {key: artifact, "reports": {_report_key(agent): report}, "versions": [version]}
+    if agent == "workflow":
+        update["flow"] = workflow_flow(artifact.workflow, lab)
+    return update | {"stale": stale}
 
 
 def _report_key(agent: Agent) -> str:
@@ -149,7 +166,7 @@ def refine_artifact(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if block is not None:
         artifact, report = parse_artifact(agent, block, lab, state)
         if artifact is not None:
-            update |= adopt(state, agent, artifact, report, "chat")
+            update |= adopt(state, agent, artifact, report, "chat", lab)
     return update
 
 
@@ -163,4 +180,6 @@ def apply_edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     artifact, report = parse_artifact(agent, state.get("message", ""), lab, state)
     if artifact is None:
         return {"reports": {"edit": report}}
-    return adopt(state, agent, artifact, report, "edit") | {"reports": {_report_key(agent): report, "edit": report}}
+    return adopt(state, agent, artifact, report, "edit", lab) | {
+        "reports": {_report_key(agent): report, "edit": report}
+    }

@@ -1,0 +1,1 @@
+"""Serving wei-gen: REST endpoints on the LangGraph API server (FastAPI app, token auth, session registry)."""
