@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,99 @@ def test_load_config_without_key_or_endpoint_is_offline(tmp_path: Path) -> None:
     assert load_config(None, env={"OPENAI_API_KEY": "sk-x"}).context.offline_agents() == []
     assert load_config(None, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}).context.offline_agents() == []
     assert Context().offline_agents() == [] and Context().with_model("offline").offline_agents()
+
+
+@pytest.mark.parametrize(
+    ("clause", "tower"),
+    [
+        ("Fetch a plate from the fourth tower.", "tower4"),
+        ("Fetch a plate from the 3rd plate stack.", "tower3"),
+        ("Take a fresh plate out of hotel number 5.", "tower5"),
+        ("Get an unused plate from stack 1.", "tower1"),
+    ],
+)
+def test_ordinals_and_noun_synonyms_name_an_option(clause: str, tower: str) -> None:
+    plan = plan_offline(clause, {}, LAB)
+    assert [(s.module, s.action, s.args) for s in plan.steps] == [("sciclops", "get_plate", {"pos": tower})]
+
+
+def test_a_number_before_a_time_unit_is_not_an_ordinal() -> None:
+    plan = plan_offline("Take a new plate from the first tower, then seal it at 170 C for 1 second.", {}, LAB)
+    args = {f"{s.module}.{s.action}": s.args for s in plan.steps}
+    assert args["sciclops.get_plate"] == {"pos": "tower1"}
+    assert args["sealer.seal"] == {"temperature": 170, "time": 1.0}
+
+
+def test_lid_steps_take_required_args_from_the_modules_step() -> None:
+    description = "Move the plate from the PCR OT-2 into the thermal cycler and run program 7 with plate type 3."
+    plan = plan_offline(description, {}, LAB)
+    lids = [s for s in plan.steps if s.action in ("open_lid", "close_lid")]
+    assert [s.action for s in lids] == ["open_lid", "close_lid"]
+    assert all(s.args == {"plate_type": 3} for s in lids)
+    assert "biometra.open_lid plate_type = 3 (as in biometra.run_protocol)" in plan.notes
+    workflow = plan_to_workflow(to_plan(plan, description), {}, LAB)
+    assert validate_workflow(workflow, LAB).ok
+    assert check_flow(steps_from_workflow(workflow_to_dict(workflow)), LAB).verdict == "sat"
+
+
+def test_lid_steps_fall_back_to_the_values_and_say_so() -> None:
+    # The lid is closed after the plate leaves, with no program run: only the values give the plate type.
+    plan = plan_offline(
+        "Move the plate from the thermocycler to the camera station and photograph it.", {"plate_type": 1}, LAB
+    )
+    lids = [s for s in plan.steps if s.module == "biometra"]
+    assert [(s.action, s.args) for s in lids] == [("open_lid", {"plate_type": 1}), ("close_lid", {"plate_type": 1})]
+    assert "biometra.open_lid plate_type = values['plate_type']" in plan.notes
+    without = plan_offline("Move the plate from the thermocycler to the camera station.", {}, LAB)
+    assert any(n.startswith("no value for biometra.open_lid plate_type") for n in without.notes)
+
+
+@pytest.mark.parametrize(
+    ("clause", "assay"),
+    [
+        ("Read the plate in the Hidex with assay Lum_All.", "Lum_All"),
+        ("Read the plate on the reader using the GreenFluor assay.", "GreenFluor"),
+        ("Read the plate in the plate reader with the assay called quickscan.", "quickscan"),
+        ("Read the OD600 assay on the plate reader.", "Abs_600nm"),  # a cue of the action, not a name: the values'
+    ],
+)
+def test_a_name_next_to_the_args_noun_binds_as_written(clause: str, assay: str) -> None:
+    plan = plan_offline(clause, {"assay_name": "Abs_600nm"}, LAB)
+    assert [(s.module, s.action, s.args) for s in plan.steps] == [("hidex", "run_assay", {"assay_name": assay})]
+
+
+def test_prose_next_to_the_args_noun_is_not_a_name() -> None:
+    plan = plan_offline("Run the assay on the plate reader.", {}, LAB)
+    assert [(s.action, s.args) for s in plan.steps] == [("run_assay", {})]
+    assert any("no value for hidex.run_assay assay_name" in n for n in plan.notes)
+
+
+def test_shaking_and_incubation_are_separate_capabilities(tmp_path: Path) -> None:
+    shaking = plan_offline("Agitate the plate on the orbital shaker for 5 minutes.", {}, LAB)
+    assert not shaking.feasible and shaking.missing_capability == "plate shaker"
+    warming = plan_offline("Incubate the plate at 30 °C overnight.", {}, LAB)
+    assert not warming.feasible and warming.missing_capability == "incubator"
+    # A lab with a plate shaker lacks only the incubator for an incubation with shaking.
+    lab_dir = tmp_path / "lab"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "labs" / "rpl_like", lab_dir)
+    workcell = lab_dir / "workcell.yaml"
+    text = workcell.read_text(encoding="utf-8").replace(
+        "modules:\n",
+        "modules:\n  - name: bioshake\n    model: Q.Instruments BioShake plate shaker\n    interface: wei_rest_node\n",
+        1,
+    )
+    workcell.write_text(text, encoding="utf-8")
+    with_shaker = lab_from_dir(lab_dir)
+    assert plan_offline("Shake the plate for 5 minutes.", {}, with_shaker).missing == []
+    both = plan_offline("Incubate the plate at 37 °C with shaking.", {}, with_shaker)
+    assert [capability for capability, _ in both.missing] == ["incubator"]
+
+
+@pytest.mark.parametrize(("robot", "deck"), [("prep OT-2", "ot2_prep.deck2"), ("PCR OT-2", "ot2_pcr.deck1")])
+def test_an_ambiguous_place_is_the_acting_modules(robot: str, deck: str) -> None:
+    # "its deck" fits both OT-2 decks equally; the clause acts on one OT-2, so the plate is on that one's deck.
+    plan = plan_offline(
+        f"Dilute the samples in the plate already on its deck using the {robot}, then photograph it.", {}, LAB
+    )
+    moves = [(s.args["source"], s.args["target"]) for s in plan.steps if s.action == "transfer"]
+    assert moves == [(deck, "camera.plate_station")]

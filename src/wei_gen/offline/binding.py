@@ -100,8 +100,11 @@ def _option_parts(option: str) -> tuple[str, int] | None:
 
 
 def _numbered_mentions(raw: list[str]) -> list[tuple[str, int]]:
-    """(noun stem, number) pairs a clause writes, in order: "tower 2", "tower2", "tower number 2", "second tower",
-    "2nd plate stack" (an ordinal or number before a noun may have up to two words in between)."""
+    """(noun stem, number) pairs a clause writes, in order.
+
+    "tower 2", "tower2", "tower number 2", "second tower", "2nd plate stack" (an ordinal or number before a noun may
+    have up to two words in between).
+    """
     words = [w for w in raw if w not in IGNORED]
     found: list[tuple[str, int]] = []
     for i, word in enumerate(words):
@@ -165,9 +168,12 @@ def _identifier_like(word: str) -> bool:
 
 
 def _named_value(arg: ModuleActionArg, raw: list[str], cased: list[str], candidate: Candidate) -> Any:
-    """A name written next to the arg's noun, as written: "the Fluor_485 assay", "assay Fluor_485", "program named
-    Quick". Without "named"/"called" the word must look like a name (``_identifier_like``); words that say what to
-    do (the action's cues, "OD600") or name the module are not values."""
+    """A name written next to the arg's noun, in the scientist's case.
+
+    "the Fluor_485 assay", "assay Fluor_485", "program named Quick". Without "named"/"called" the word must look
+    like a name (``_identifier_like``); words that say what to do (the action's cues, "OD600") or name the module
+    are not values.
+    """
     if "str" not in str(arg.type).lower():
         return None
     nouns = {w for w in name_words(arg.name) if w not in _GENERIC_ARG_WORDS}

@@ -228,11 +228,15 @@ class LabMatcher:
         """The lab's trash location."""
         return next((name for name, _, _ in self._locations if "trash" in name.lower()), None)
 
-    def locate(self, words: list[str]) -> str | None:
-        """The lab location some words name ("the exchange nest", "the PCR machine", "the prep OT-2 deck")."""
+    def locate(self, words: list[str], prefer: str | None = None) -> str | None:
+        """The lab location some words name ("the exchange nest", "the PCR machine", "the prep OT-2 deck").
+
+        Words that fit several locations equally well ("its deck") name the one of ``prefer``, the module the clause
+        acts on, when it has one of them.
+        """
         if self.is_trash(words) and (trash := self.trash_location()) is not None:
             return trash
-        best: tuple[float, int, str] | None = None
+        best: tuple[float, bool, int, str] | None = None
         for name, parts, owner in self._locations:
             score = float(sum(1 for p in parts if present(p, words)))
             if owner is not None:
@@ -240,6 +244,7 @@ class LabMatcher:
                 score += max(
                     (2.0 + len(n) for n in self.nouns.get(owner, []) if find_phrase(words, n) >= 0), default=0.0
                 )
-            if score >= 1.0 and (best is None or (score, -len(parts)) > (best[0], best[1])):
-                best = (score, -len(parts), name)
-        return best[2] if best else None
+            key = (score, owner is not None and owner == prefer, -len(parts))
+            if score >= 1.0 and (best is None or key > best[:3]):
+                best = (*key, name)
+        return best[3] if best else None

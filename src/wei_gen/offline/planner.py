@@ -176,16 +176,19 @@ class _Builder:
                 self.out.notes.append(f"added a transfer from {self.at} to {target}")
         self.at = target
 
-    def places(self, clause: Clause, words: set[str]) -> list[str]:
+    def places(self, clause: Clause, words: set[str], module: str) -> list[str]:
         return [
-            loc for prep, span in spans(clause.text) if prep in words and (loc := self.m.locate(stems(" ".join(span))))
+            loc
+            for prep, span in spans(clause.text)
+            if prep in words and (loc := self.m.locate(stems(" ".join(span)), module))
         ]
 
     def add(self, clause: Clause, cand: Candidate) -> None:
         module, action = cand.module, cand.action.name
-        args, from_values, unbound = bind_args(cand, clause.text, self.values, bool(self.lab.locations(module)))
+        text = clause.original or clause.text
+        args, from_values, unbound = bind_args(cand, text, self.values, bool(self.lab.locations(module)))
         sem = self.m.semantics.action(module, action)
-        sources, targets = self.places(clause, _SOURCE_WORDS), self.places(clause, _TARGET_WORDS)
+        sources, targets = self.places(clause, _SOURCE_WORDS, module), self.places(clause, _TARGET_WORDS, module)
         trash = self.m.trash_location() if self.m.is_trash(clause.words) else None
         if sem is not None and sem.kind == "move" and sem.source and sem.target:
             source = sources[0] if sources else next((t for t in targets if t != trash), None) if trash else None
@@ -295,10 +298,10 @@ def _add_doors(out: OfflinePlan, lab: Lab, matcher: LabMatcher, values: dict[str
         for nest in touched:
             open_step, close_step = doors[nest]
             if not steps or (steps[-1].module, steps[-1].action) != (open_step.module, open_step.action.name):
-                steps.append(_door_step(open_step, values, f"Open {open_step.module} for the transfer"))
+                steps.append(_door_step(open_step, values, f"Open {open_step.module} for the transfer", out, i))
             following = out.steps[i + 1] if i + 1 < len(out.steps) else None
             if following is None or (following.module, following.action) != (close_step.module, close_step.action.name):
-                after.append(_door_step(close_step, values, f"Close {close_step.module} after the transfer"))
+                after.append(_door_step(close_step, values, f"Close {close_step.module} after the transfer", out, i))
         steps.append(step)
         steps += after
     added = len(steps) - len(out.steps)
@@ -307,9 +310,34 @@ def _add_doors(out: OfflinePlan, lab: Lab, matcher: LabMatcher, values: dict[str
     out.steps = steps
 
 
-def _door_step(cand: Candidate, values: dict[str, Any], purpose: str) -> PlannedStep:
-    args, _, _ = bind_args(cand, "", values, False)
+def _door_step(cand: Candidate, values: dict[str, Any], purpose: str, out: OfflinePlan, at: int) -> PlannedStep:
+    """A door/lid step for the transfer at ``out.steps[at]``.
+
+    Its required args come first from the nearest step of the same module that has an arg of that name (the lid of
+    a thermocycler takes the plate type its program runs with), then from the values; each source is noted.
+    """
+    args, from_values, _ = bind_args(cand, "", values, False)
+    for arg in cand.action.args:
+        if not arg.required or arg.default is not None:
+            continue
+        inherited = _inherit(out.steps, at, cand.module, arg.name)
+        if inherited is not None:
+            args[arg.name] = inherited.args[arg.name]
+            from_values.pop(arg.name, None)
+            note = f"{cand.key} {arg.name} = {args[arg.name]!r} (as in {inherited.module}.{inherited.action})"
+        elif arg.name in from_values:
+            note = f"{cand.key} {arg.name} = values[{from_values[arg.name]!r}]"
+        else:
+            note = f"no value for {cand.key} {arg.name} (no step of {cand.module} and no value gives one)"
+        if note not in out.notes:
+            out.notes.append(note)
     return PlannedStep(cand.module, cand.action.name, args, purpose, "door")
+
+
+def _inherit(steps: list[PlannedStep], at: int, module: str, arg: str) -> PlannedStep | None:
+    """The step of ``module`` nearest to ``at`` (the following one on a tie) that has ``arg`` bound."""
+    having = [(abs(j - at), j < at, j) for j, s in enumerate(steps) if s.module == module and arg in s.args]
+    return steps[min(having)[2]] if having else None
 
 
 def to_plan(result: OfflinePlan, description: str) -> Plan:

@@ -13,7 +13,9 @@ _TOKEN = re.compile(r"-?[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _TOKEN_CASED = re.compile(_TOKEN.pattern, re.IGNORECASE)
 _ORDINALS = {
     w: i + 1
-    for i, w in enumerate(("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"))
+    for i, w in enumerate(
+        ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+    )
 }
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 IGNORED = frozenset({"the", "a", "an", "its", "it", "their", "them", "this", "that", "these", "those", "is", "are"})

@@ -48,6 +48,8 @@ class Vocabulary(BaseModel):
     """Move words."""
     missing_capabilities: list[Capability] = Field(default_factory=list)
     """Capabilities checked for infeasibility."""
+    option_nouns: list[list[str]] = Field(default_factory=list)
+    """Groups of interchangeable nouns in numbered option values ("stack 2" names the option 'tower2')."""
 
 
 @lru_cache(maxsize=1)
