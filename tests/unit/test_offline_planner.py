@@ -9,7 +9,7 @@ import pytest
 
 from wei_gen.context import OFFLINE_MODEL, Context, load_config, register_credentials
 from wei_gen.lab import lab_from_dir
-from wei_gen.offline import plan_offline
+from wei_gen.offline import OfflinePlan, plan_offline
 from wei_gen.offline.code import experiment_tests
 from wei_gen.offline.nodes import plan_to_workflow
 from wei_gen.offline.planner import to_plan
@@ -229,3 +229,125 @@ def test_an_ambiguous_place_is_the_acting_modules(robot: str, deck: str) -> None
     )
     moves = [(s.args["source"], s.args["target"]) for s in plan.steps if s.action == "transfer"]
     assert moves == [(deck, "camera.plate_station")]
+
+
+def _check_sat(plan: OfflinePlan, description: str, values: dict[str, object]) -> None:
+    workflow = plan_to_workflow(to_plan(plan, description), values, LAB)
+    assert validate_workflow(workflow, LAB).ok
+    assert check_flow(steps_from_workflow(workflow_to_dict(workflow)), LAB).verdict == "sat"
+
+
+@pytest.mark.parametrize(
+    ("description", "values", "expected", "args"),
+    [
+        (
+            "Grab a new plate from tower 2, then bring it over to the camera station to snap an image.",
+            {},
+            ["sciclops.get_plate", "pf400.transfer", "camera.take_picture"],
+            {},
+        ),
+        (
+            "Shuttle the plate from the sealer into the Hidex to measure absorbance with the Abs_450nm assay.",
+            {},
+            ["hidex.open", "pf400.transfer", "hidex.close", "hidex.run_assay"],
+            {"hidex.run_assay": {"assay_name": "Abs_450nm"}},
+        ),
+        (
+            "Transfer the plate from the sealer into the thermal cycler to run program 6 with plate type 2.",
+            {},
+            ["biometra.open_lid", "pf400.transfer", "biometra.close_lid", "biometra.run_protocol"],
+            {"biometra.run_protocol": {"program": 6, "plate_type": 2}, "biometra.open_lid": {"plate_type": 2}},
+        ),
+        (
+            "Relocate the plate from the camera station onto the peeler to take the foil off.",
+            {},
+            ["pf400.transfer", "peeler.peel"],
+            {"pf400.transfer": {"source": "camera.plate_station", "target": "peeler.default"}},
+        ),
+    ],
+)
+def test_a_move_with_a_purpose_at_its_destination_does_both(
+    description: str, values: dict[str, object], expected: list[str], args: dict[str, dict[str, object]]
+) -> None:
+    plan = plan_offline(description, values, LAB)
+    got = [f"{s.module}.{s.action}" for s in plan.steps]
+    assert got == expected  # one transfer: the purpose step finds the plate already there
+    for key, wanted in args.items():
+        step = next(s for s in plan.steps if f"{s.module}.{s.action}" == key)
+        assert step.args.items() >= wanted.items()
+    assert not plan.unmapped
+    _check_sat(plan, description, values)
+
+
+def test_a_move_without_a_purpose_is_only_a_move() -> None:
+    # "a new plate" is get_plate's cue, but the crane is not where the plate goes: no second action.
+    plan = plan_offline("Relocate the new plate from the sealer to the camera station.", {}, LAB)
+    assert [f"{s.module}.{s.action}" for s in plan.steps] == ["pf400.transfer"]
+
+
+def test_a_leading_phrase_sets_the_scene_for_the_next_instruction() -> None:
+    description = "At the PCR OT-2, combine primers and template in the plate, then photograph it."
+    plan = plan_offline(description, {}, LAB)
+    assert [c.text for c in plan.clauses] == [
+        "at the pcr ot2, combine primers and template in the plate",
+        "photograph it",
+    ]
+    assert [key for _, key, _ in plan.mapped] == ["ot2_pcr.run_protocol", "camera.take_picture"]
+    assert not plan.unmapped
+
+
+def test_a_leading_phrase_that_asks_for_something_stays_its_own_clause() -> None:
+    plan = plan_offline("With a fresh plate from tower 5, heat-seal it at 165 °C for 2 s.", {}, LAB)
+    assert [key for _, key, _ in plan.mapped] == ["sciclops.get_plate", "sealer.seal"]
+    assert [s.args for s in plan.steps if s.action in ("get_plate", "seal")] == [
+        {"pos": "tower5"},
+        {"temperature": 165, "time": 2.0},
+    ]
+
+
+def test_values_in_brackets_stay_with_their_clause() -> None:
+    # Unbracketed, ", program 8" would start a clause ("program" is a verb cue) and "; 6 s" a sentence.
+    description = "Cycle it on the thermocycler (plate type 3, program 8), then seal it (160 °C; 6 s)."
+    plan = plan_offline(description, {}, LAB)
+    assert len(plan.clauses) == 2
+    args = {f"{s.module}.{s.action}": s.args for s in plan.steps if s.origin == "clause"}
+    assert args["biometra.run_protocol"] == {"program": 8, "plate_type": 3}
+    assert args["sealer.seal"] == {"temperature": 160, "time": 6.0}
+
+
+@pytest.mark.parametrize(
+    ("description", "capability"),
+    [
+        ("Lyophilise the eluate overnight.", "lyophilizer (freeze dryer)"),  # the vocabulary's capability
+        ("Dry the samples down in the vacuum evaporator.", "evaporator"),  # not in the vocabulary: the noun
+        ("Spin the tubes slowly on the rotator.", "rotator"),  # not the centrifuge that "spin" would suggest
+        ("Quantify the fluorescence in the flow cytometer.", "cytometer"),  # not the plate reader "fluorescence" cues
+        ("Store the plate in the fridge.", "fridge"),
+    ],
+)
+def test_an_instrument_the_lab_lacks_is_the_missing_capability(description: str, capability: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert not plan.feasible
+    assert plan.missing_capability == capability
+
+
+def test_an_instrument_the_lab_has_is_not_missing() -> None:
+    plan = plan_offline("Quantify the fluorescence on the microplate reader with the Fluo_485 assay.", {}, LAB)
+    assert plan.feasible and [key for _, key, _ in plan.mapped] == ["hidex.run_assay"]
+
+
+def test_a_lab_with_a_freeze_dryer_needs_no_freezer_for_freeze_drying(tmp_path: Path) -> None:
+    # "freeze" is the freezer's phrase, but inside "freeze dry" it is the freeze dryer's word.
+    lab_dir = tmp_path / "lab"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "labs" / "rpl_like", lab_dir)
+    workcell = lab_dir / "workcell.yaml"
+    text = workcell.read_text(encoding="utf-8").replace(
+        "modules:\n",
+        "modules:\n  - name: freezone\n    model: Labconco FreeZone lyophilizer\n    interface: wei_rest_node\n",
+        1,
+    )
+    workcell.write_text(text, encoding="utf-8")
+    assert plan_offline("Freeze-dry the eluate for 12 hours.", {}, lab_from_dir(lab_dir)).missing == []
+    assert (
+        plan_offline("Freeze-dry the eluate for 12 hours.", {}, LAB).missing_capability == "lyophilizer (freeze dryer)"
+    )

@@ -24,6 +24,8 @@ from wei_gen.state import State
 class TestsDraft(BaseModel):
     """The test designer's answer."""
 
+    __test__ = False  # not a pytest test class, despite its name (test modules import it)
+
     tests: str = Field(description="a complete pytest module")
 
 

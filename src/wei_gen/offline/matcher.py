@@ -31,6 +31,8 @@ from wei_gen.wei_types import ModuleAction
 
 HEAD_CUE, OTHER_CUE, MODULE_NAME, MODULE_NOUN = 6.0, 1.5, 2.0, 1.0
 SIMILARITY_ONLY = 0.5
+PURPOSE_KINDS = frozenset({"process", "store", "dispose"})
+"""Kinds of action a clause can ask for at the place it moves the plate to (not moves, lids, doors or new plates)."""
 _GENERIC_LOCATION_WORDS = {stem(w) for w in ("default", "plate", "nest", "wc", "station", "position")}
 
 _EMBEDDER: MiniLMEmbedder | None = None
@@ -94,6 +96,12 @@ def present(part: str, words: list[str]) -> bool:
     return part in words or re.sub(r"(?<=[a-z])\d+$", "", part) in words
 
 
+def _find_after(words: list[str], phrase: tuple[str, ...], after: int) -> int:
+    """The first position of ``phrase`` in ``words`` after position ``after``, or -1."""
+    found = find_phrase(words[after + 1 :], phrase)
+    return -1 if found < 0 else found + after + 1
+
+
 class LabMatcher:
     """Everything the offline planner knows about one lab's modules, actions and locations."""
 
@@ -152,6 +160,29 @@ class LabMatcher:
         for capability in vocabulary().missing_capabilities:
             found |= {p[0] for p in (phrase_stems(x) for x in capability.phrases) if p}
         return found | {stem(w) for w in ("take", "get", "put", "run", "store", "open", "close", "wait")}
+
+    def is_instruction(self, words: list[str]) -> bool:
+        """Whether stems ask for something by themselves: a cue of an action, the trash, or a capability's phrase."""
+        phrases = [cue for c in self.candidates for cue in c.cues] + self.trash_cues
+        phrases += [phrase_stems(p) for cap in vocabulary().missing_capabilities for p in cap.phrases]
+        return any(find_phrase(words, phrase) >= 0 for phrase in phrases if phrase)
+
+    def purpose_at(self, clause: Clause, module: str, head: Candidate) -> Candidate | None:
+        """What a clause that moves the plate to ``module`` also asks it to do there.
+
+        "carry it to the camera for a picture", "load it into the reader to measure OD": after the move's own cue,
+        a cue of one of the module's processing actions. The longest such cue wins (the first action on a tie).
+        """
+        words = clause.words
+        after = min((p for cue in head.cues if (p := find_phrase(words, cue)) >= 0), default=-1)
+        best: tuple[int, Candidate] | None = None
+        for cand in self.candidates:
+            if cand.module != module or cand.kind not in PURPOSE_KINDS or cand is head:
+                continue
+            length = max((len(cue) for cue in cand.cues if _find_after(words, cue, after) >= 0), default=0)
+            if length and (best is None or length > best[0]):
+                best = (length, cand)
+        return best[1] if best else None
 
     def module_score(self, module: str, words: list[str]) -> tuple[float, str]:
         """How clearly a clause names a module (its name's words, its type's nouns)."""
@@ -214,6 +245,10 @@ class LabMatcher:
             (name, set(name_words(name)) - _GENERIC_LOCATION_WORDS, owners.get(name))
             for name in sorted(self.lab.all_location_names())
         ]
+
+    def owner(self, location: str) -> str | None:
+        """The module whose nest a location is."""
+        return next((owner for name, _, owner in self._locations if name == location), None)
 
     def nest_of(self, module: str) -> str | None:
         """The location where a module holds the plate (its first nest)."""

@@ -1,11 +1,14 @@
 """The offline planner: a description → clauses → lab actions with bound values, in the scientist's order.
 
 No model and no network. Each clause maps to one action (``matcher``) or is reported as unmapped; a clause that
-needs an instrument the lab lacks (a centrifuge, a freezer) makes the experiment infeasible with that capability
-named. Plate moves follow where the plate is: a step that needs the plate at another nest gets an arm transfer
-first (then ``complete_transfers`` — the same completion the model path uses — checks for any still missing), and
-instruments with a door or lid (``open``/``close``, ``open_lid``/``close_lid``) are opened before and closed after
-every transfer into or out of them.
+moves the plate to an instrument and says what to do there ("to the camera for a picture") maps to the move and that
+instrument's action. A clause that needs an instrument the lab lacks (a centrifuge, "in a lyophilizer") makes the
+experiment infeasible with that capability named (``capabilities``).
+
+Plate moves follow where the plate is: a step that needs the plate at another nest gets an arm transfer first (then
+``complete_transfers`` — the same completion the model path uses — checks for any still missing), and instruments
+with a door or lid (``open``/``close``, ``open_lid``/``close_lid``) are opened before and closed after every transfer
+into or out of them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import yaml
 
 from wei_gen.lab import Lab
 from wei_gen.offline.binding import bind_args, is_location_arg
+from wei_gen.offline.capabilities import missing_capabilities
 from wei_gen.offline.matcher import Candidate, LabMatcher
-from wei_gen.offline.text import Clause, find_phrase, phrase_stems, spans, split_clauses, stems
-from wei_gen.offline.vocabulary import vocabulary
+from wei_gen.offline.text import Clause, spans, split_clauses, stems
 from wei_gen.state import ArgValue, Plan, PlanStep
 from wei_gen.tools.completion import complete_transfers
 from wei_gen.tools.flow import FlowStep, resolve_ops
@@ -116,32 +119,6 @@ def parse_values(values: str | dict[str, Any] | None) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _provided(lab: Lab, words: list[str]) -> bool:
-    for name, module in lab.modules.items():
-        about = module.about
-        hay = " ".join(
-            [
-                name,
-                module.definition.model or "",
-                about.name if about else "",
-                (about.description or "") if about else "",
-            ]
-        ).lower()
-        if any(w.lower() in hay for w in words):
-            return True
-    return False
-
-
-def missing_capabilities(clause: Clause, lab: Lab) -> list[str]:
-    """Capabilities a clause needs that the lab lacks."""
-    return [
-        cap.name
-        for cap in vocabulary().missing_capabilities
-        if any(find_phrase(clause.words, phrase_stems(p)) >= 0 for p in cap.phrases)
-        and not _provided(lab, cap.provided_by)
-    ]
-
-
 class _Builder:
     """Assembles the steps while following where the plate is."""
 
@@ -183,12 +160,14 @@ class _Builder:
             if prep in words and (loc := self.m.locate(stems(" ".join(span)), module))
         ]
 
-    def add(self, clause: Clause, cand: Candidate) -> None:
+    def add(self, clause: Clause, cand: Candidate, places: bool = True) -> None:
+        """Add the clause's step (and the transfer it needs first); ``places=False``: its places are another step's."""
         module, action = cand.module, cand.action.name
         text = clause.original or clause.text
         args, from_values, unbound = bind_args(cand, text, self.values, bool(self.lab.locations(module)))
         sem = self.m.semantics.action(module, action)
-        sources, targets = self.places(clause, _SOURCE_WORDS, module), self.places(clause, _TARGET_WORDS, module)
+        sources = self.places(clause, _SOURCE_WORDS, module) if places else []
+        targets = self.places(clause, _TARGET_WORDS, module) if places else []
         trash = self.m.trash_location() if self.m.is_trash(clause.words) else None
         if sem is not None and sem.kind == "move" and sem.source and sem.target:
             source = sources[0] if sources else next((t for t in targets if t != trash), None) if trash else None
@@ -231,25 +210,38 @@ class _Builder:
 def plan_offline(description: str, values: str | dict[str, Any] | None, lab: Lab) -> OfflinePlan:
     """Plan an experiment without a model."""
     matcher = matcher_for(lab)
-    clauses = split_clauses(description, matcher.verbs())
+    clauses = split_clauses(description, matcher.verbs(), matcher.is_instruction)
     out = OfflinePlan(clauses=clauses, matcher=matcher.matcher_name)
     mapping = parse_values(values)
     builder = _Builder(lab, matcher, mapping, out)
     for clause in clauses:
-        lacking = missing_capabilities(clause, lab)
+        match = matcher.match(clause)
+        named = match is not None and matcher.module_score(match.candidate.module, clause.words)[0] > 0
+        lacking = missing_capabilities(clause, lab, matcher, named)
         if lacking:
             out.missing += [(cap, clause.text) for cap in lacking]
             continue
-        match = matcher.match(clause)
         if match is None:
             out.unmapped.append(clause.text)
             continue
         out.mapped.append((clause.text, match.candidate.key, match.why))
         builder.add(clause, match.candidate)
+        purpose = _purpose(builder, clause, match.candidate)
+        if purpose is not None:
+            out.mapped.append((clause.text, purpose.key, f"{purpose.module} is where the clause moves the plate"))
+            builder.add(clause, purpose, places=False)
     if out.feasible:
         _complete(out, lab)
         _add_doors(out, lab, matcher, mapping)
     return out
+
+
+def _purpose(builder: _Builder, clause: Clause, head: Candidate) -> Candidate | None:
+    """The action a move's clause asks for at its destination ("to the camera for a picture"), if any."""
+    if head.kind != "move" or builder.at is None:
+        return None
+    owner = builder.m.owner(builder.at)
+    return builder.m.purpose_at(clause, owner, head) if owner is not None else None
 
 
 def steps_to_workflow(steps: list[PlannedStep], name: str) -> Workflow:

@@ -7,6 +7,7 @@ scientist must be able to see why a clause mapped (or did not) to an action.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"-?[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -24,18 +25,19 @@ PREPOSITIONS = frozenset({"from", "to", "into", "onto", "in", "on", "at", "with"
 _LEADING = frozenset({"then", "and", "finally", "first", "next", "afterwards", "also", "please", "after", "that"})
 
 
-def normalise(text: str, lower: bool = True) -> str:
+def normalise(text: str, lower: bool = True, keep_brackets: bool = False) -> str:
     """Lower-case; "OT-2" → "ot2"; degree signs and µ spelled out; hyphens and brackets between words → spaces.
 
     With ``lower=False`` the same text keeps its letters' case (names such as ``Fluor_485`` are bound as written);
-    its tokens line up one for one with the lower-cased text's.
+    its tokens line up one for one with the lower-cased text's. ``keep_brackets`` keeps round, square and curly
+    brackets (clause splitting must see them: "(170 °C, 3 s)" is one clause's values).
     """
     text = text.replace("µ", "u").replace("μ", "u")
     text = re.sub(r"\bot[\s-]?2\b", "ot2", text, flags=re.IGNORECASE)
     text = re.sub(r"°\s*c\b|º\s*c\b", " c ", text, flags=re.IGNORECASE)
     text = text.replace("°", " degrees ")
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text, flags=re.IGNORECASE)  # heat-seal, de-sealer, flash-freeze
-    text = re.sub(r"[()\[\]{}\"“”‘’]", " ", text)
+    text = re.sub(r"[\"“”‘’]" if keep_brackets else r"[()\[\]{}\"“”‘’]", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
     return text.lower() if lower else text
 
@@ -124,29 +126,75 @@ _SEPARATOR = re.compile(
 )
 
 
-def split_clauses(description: str, verbs: set[str]) -> list[Clause]:
+_LEADING_PREPOSITIONS = frozenset({"on", "at", "in", "inside", "with", "using", "by", "via", "from", "for", "onto"})
+"""Words that open a phrase which can set the scene for the instruction after it ("On the prep robot, pipette …")."""
+
+
+def _depths(text: str) -> list[int]:
+    """Bracket depth at each character (separators inside "(170 °C, 3 s)" do not split)."""
+    depth, found = 0, []
+    for char in text:
+        if char in "([{":
+            depth += 1
+        found.append(depth)
+        if char in ")]}":
+            depth = max(0, depth - 1)
+    return found
+
+
+def _sentences(text: str, depths: list[int]) -> list[tuple[int, str]]:
+    """(offset, sentence) for each sentence (a sentence end inside brackets ends none)."""
+    parts, start = [], 0
+    for m in _SENTENCE.finditer(text):
+        if depths[m.start()] == 0:
+            parts.append((start, text[start : m.start()]))
+            start = m.end()
+    return [*parts, (start, text[start:])]
+
+
+def _strip_leading(words: list[str]) -> list[str]:
+    while words and words[0].lower() in _LEADING:
+        words = words[1:]
+    return words
+
+
+def _is_setting(fragment: str, standalone: Callable[[list[str]], bool]) -> bool:
+    """A fragment that only sets the scene: a prepositional phrase with no instruction of its own."""
+    raw = _strip_leading(tokens(fragment))
+    return bool(raw) and raw[0] in _LEADING_PREPOSITIONS and not standalone(stems(" ".join(raw)))
+
+
+def split_clauses(
+    description: str, verbs: set[str], standalone: Callable[[list[str]], bool] | None = None
+) -> list[Clause]:
     """Split at sentence ends, and at commas / "and" / "then" that start a new instruction.
 
     A comma or "and" splits only when the next word is a verb the lab vocabulary knows (``verbs``, stems) or a
-    "then" is there: "mix the cyan, magenta and yellow dyes" stays one clause.
+    "then" is there: "mix the cyan, magenta and yellow dyes" stays one clause. Nothing inside brackets splits, and a
+    leading prepositional phrase that asks for nothing by itself (``standalone``: whether stems say an instruction;
+    by default, whether one of them is a verb) stays with the instruction after it: "on the prep robot, pipette …".
     """
+    says_something = standalone or (lambda words: any(w in verbs for w in words))
     parts: list[str] = []
-    for sentence in _SENTENCE.split(normalise(description, lower=False)):
-        sentence = sentence.strip(" .!?")
+    text = normalise(description, lower=False, keep_brackets=True)
+    depths = _depths(text)
+    for base, sentence in _sentences(text, depths):
         start = 0
         for m in _SEPARATOR.finditer(sentence):
+            if depths[base + m.start()] > 0:
+                continue
             following = tokens(sentence[m.end() :])
             first = stem(following[0]) if following else ""
             separator = m.group(0).lower()
             if "then" in separator or "after" in separator or first in verbs:
+                if _is_setting(sentence[start : m.start()], says_something):
+                    continue
                 parts.append(sentence[start : m.start()])
                 start = m.end()
         parts.append(sentence[start:])
     clauses: list[Clause] = []
     for part in parts:
-        words = part.strip(" ,.").split()
-        while words and words[0].lower() in _LEADING:
-            words = words[1:]
+        words = _strip_leading(normalise(part, lower=False).strip(" ,.!?").split())
         original = " ".join(words)
         text = original.lower()
         if text:
