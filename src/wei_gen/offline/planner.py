@@ -204,7 +204,8 @@ class _Builder:
             self.out.notes.append(f"no value for {module}.{action} {name} in '{clause.text}'")
         for name, key in from_values.items():
             self.out.notes.append(f"{module}.{action} {name} = values[{key!r}]")
-        self.out.steps.append(PlannedStep(module, action, args, clause.text[:1].upper() + clause.text[1:]))
+        said = clause.original or clause.text  # the scientist's letter case in the step name ("PCR", "OT-2")
+        self.out.steps.append(PlannedStep(module, action, args, said[:1].upper() + said[1:]))
 
 
 def plan_offline(description: str, values: str | dict[str, Any] | None, lab: Lab) -> OfflinePlan:
