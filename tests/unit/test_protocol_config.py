@@ -392,3 +392,26 @@ def test_cli_exit_2_for_unreadable_input_and_mixed_files(tmp_path: Path) -> None
     assert "2 file(s) checked against rpl_like_workcell: 0 with errors" in result.output
     # A workflow still needs a lab.
     assert runner.invoke(app, ["validate", str(workflow)]).exit_code == 2
+
+
+def test_deck_setup_names_the_liquid_not_the_command() -> None:
+    from wei_gen.tools.protocol import analyze_protocol, deck_setup
+
+    config = {
+        "equipment": [
+            {"name": "corning_96_wellplate_360ul_flat", "location": "1"},
+            {"name": "nest_12_reservoir_15ml", "location": "2"},
+            {"name": "opentrons_96_tiprack_300ul", "location": "3"},
+            {"name": "p300_single_gen2", "mount": "left"},
+        ],
+        "commands": [
+            {"name": "Add master mix", "source": "2:A1", "destination": "1:A1", "volume": 50},
+            {"name": "Dispense buffer", "source": "2:A2", "destination": "1:A2", "volume": 60},
+            {"name": "water", "source": "2:A3", "destination": "1:A3", "volume": 70},
+        ],
+        "metadata": {"protocolName": "t", "apiLevel": "2.12"},
+    }
+    text = deck_setup("ot2", "configs/ot2_protocol.yaml", analyze_protocol(config))
+    assert "A1: at least 50 µL of master mix" in text
+    assert "A2: at least 60 µL of buffer" in text
+    assert "A3: at least 70 µL of water" in text

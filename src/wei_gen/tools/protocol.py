@@ -568,7 +568,8 @@ class _ProtocolChecker:
                              f"than {name} takes ({info.max_ul:g} µL)", path)  # fmt: skip
             if item.drop_tip:
                 self.tip_on[mount] = False
-        liquid = item.name or "liquid"
+        # The command's name says what moves ("Add master mix"); the setup lists the liquid ("master mix").
+        liquid = _LIQUID_VERB.sub("", item.name or "").strip() or "liquid"
         if src is not None:
             self.a.wells.setdefault(src, WellState()).add(-volume)
             state = self.a.wells[src]
@@ -746,6 +747,9 @@ _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(µl|ul|ml)\s*$", re.IGNORECASE)
 
 def _microlitres(number: str, unit: str) -> float:
     return float(number) * (1000 if unit.lower() == "ml" else 1)
+
+
+_LIQUID_VERB = re.compile(r"^(?:add|transfer|dispense|pipette|aliquot|move)\s+", re.IGNORECASE)
 
 
 def text_liquids(text: str) -> list[tuple[str, float, str]]:
