@@ -48,6 +48,8 @@ bench: setup
 	$(BIN)/python bench/flow_check.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/agentcoder.py
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/serving.py --run framework
 
 # What CI runs: `make test` against a throwaway PostgreSQL cluster (scripts/start-postgres.sh), stopped afterwards.
 ci:
