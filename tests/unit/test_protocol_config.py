@@ -408,6 +408,7 @@ def test_deck_setup_names_the_liquid_not_the_command() -> None:
             {"name": "Add master mix", "source": "2:A1", "destination": "1:A1", "volume": 50},
             {"name": "Dispense buffer", "source": "2:A2", "destination": "1:A2", "volume": 60},
             {"name": "water", "source": "2:A3", "destination": "1:A3", "volume": 70},
+            {"name": "Distribute template DNA", "source": "2:A4", "destination": "1:A4", "volume": 80},
         ],
         "metadata": {"protocolName": "t", "apiLevel": "2.12"},
     }
@@ -415,3 +416,4 @@ def test_deck_setup_names_the_liquid_not_the_command() -> None:
     assert "A1: at least 50 µL of master mix" in text
     assert "A2: at least 60 µL of buffer" in text
     assert "A3: at least 70 µL of water" in text
+    assert "A4: at least 80 µL of template DNA" in text

@@ -749,7 +749,7 @@ def _microlitres(number: str, unit: str) -> float:
     return float(number) * (1000 if unit.lower() == "ml" else 1)
 
 
-_LIQUID_VERB = re.compile(r"^(?:add|transfer|dispense|pipette|aliquot|move)\s+", re.IGNORECASE)
+_LIQUID_VERB = re.compile(r"^(?:add|transfer|dispense|distribute|pipette|aliquot|load|move)\s+", re.IGNORECASE)
 
 
 def text_liquids(text: str) -> list[tuple[str, float, str]]:
