@@ -249,3 +249,22 @@ def test_concurrent_checks_from_threads_agree_with_a_serial_check(lab: Lab) -> N
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda i: check_flow(cases[i % len(cases)], lab).model_dump(), range(96)))
     assert results == [expected[i % len(cases)] for i in range(96)]
+
+
+def test_new_plates_are_listed_as_stock_the_run_draws_from(lab: Lab) -> None:
+    text = """\
+name: Three new plates
+flowdef:
+  - {name: First, module: sciclops, action: get_plate, args: {pos: tower1}}
+  - {name: Away, module: pf400, action: transfer, args: {source: sciclops.exchange, target: wc.trash}}
+  - {name: Second, module: sciclops, action: get_plate, args: {pos: tower2}}
+  - {name: Away again, module: pf400, action: transfer, args: {source: sciclops.exchange, target: wc.trash}}
+  - {name: Third, module: sciclops, action: get_plate, args: {pos: tower1}}
+"""
+    report = check_flow(steps_from_workflow(yaml.safe_load(text)), lab)
+    assert report.verdict == "sat"
+    assert report.supplies == [
+        "2 fresh plates from sciclops (pos: tower1) for steps 1, 5",
+        "1 fresh plate from sciclops (pos: tower2) for step 3",
+    ]
+    assert "- stock: 2 fresh plates from sciclops (pos: tower1) for steps 1, 5" in report.setup_text()

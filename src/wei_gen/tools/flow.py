@@ -65,12 +65,17 @@ class FlowReport(BaseModel):
     """Required initial lab setup (when sat)."""
     unchecked: list[int] = Field(default_factory=list)
     """0-based indexes of steps whose action has no semantics or whose locations are not known."""
+    supplies: list[str] = Field(default_factory=list)
+    """Stocks the workflow draws new plates from, e.g. ``1 fresh plate from sciclops (pos: tower1) for step 1``."""
 
     def setup_text(self) -> str:
         """The initial setup as lines for ``setup.md``."""
-        if not self.setup:
-            return "No labware needs to be in place before the run."
-        return "\n".join(f"- {item.describe()}" for item in self.setup)
+        lines = [f"- {item.describe()}" for item in self.setup]
+        if not lines:
+            lines = ["No labware needs to be in place before the run."]
+        # A plate crane's tower is no place the z3 model tracks, but it must hold the plates the run takes from it.
+        lines += [f"- stock: {supply}" for supply in self.supplies]
+        return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -411,7 +416,22 @@ def _check_flow(steps: list[FlowStep], lab: Lab, semantics: LabSemantics | None)
         report.diagnostics = [_explain(enc.labels[label], ops, steps) for label in labels] + report.diagnostics
         return report
     report.setup = _setup(enc)
+    report.supplies = _supplies(ops)
     return report
+
+
+def _supplies(ops: list[Op]) -> list[str]:
+    """New-plate steps grouped by where they take the plate from (module and its args, e.g. the tower)."""
+    groups: dict[str, list[int]] = {}
+    for op in ops:
+        if op.kind == "new_plate":
+            args = ", ".join(f"{k}: {v}" for k, v in sorted(op.step.args.items()) if not isinstance(v, dict | list))
+            groups.setdefault(f"{op.step.module}" + (f" ({args})" if args else ""), []).append(op.step.index + 1)
+    return [
+        f"{len(steps)} fresh plate{'s' if len(steps) > 1 else ''} from {where} "
+        f"for step{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}"
+        for where, steps in groups.items()
+    ]
 
 
 def _cores(enc: _Encoder, limit: int = 8) -> list[list[str]]:
