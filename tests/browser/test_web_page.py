@@ -26,8 +26,9 @@ import pytest
 import yaml
 
 from tests.browser.scenario import CHAT_REPLY, DESCRIPTION, VALUES, scripted_rules
-from tests.browser.server import ROOT, wei_gen_server
+from tests.browser.server import web_server
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.serving import ROOT
 
 pytestmark = [
     pytest.mark.integration,
@@ -74,7 +75,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("web")
     with (
         ScriptedOpenAI(scripted_rules()) as model,
-        wei_gen_server(tmp, openai_base_url=model.base_url, token=TOKEN) as base,
+        web_server(tmp / "server", model, TOKEN) as base,
     ):
         yield base
 

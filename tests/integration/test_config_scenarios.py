@@ -9,13 +9,12 @@ from typing import Any
 import yaml
 
 from tests.support import experiment_code
-from tests.support.scenarios import Scenario, args, fake_context, fake_model, pcr_plate
+from tests.support.scenarios import Scenario, args, fake_context, fake_model, model_context, ot2_protocol, pcr_plate
 from wei_gen.bundle import write_bundle
 from wei_gen.context import Context
-from wei_gen.models import register_model
 from wei_gen.nodes import tests_design
 from wei_gen.nodes.code import ScriptDraft
-from wei_gen.nodes.config import Command, Equipment, ProtocolConfig, ProtocolMetadata
+from wei_gen.nodes.config import Command, ProtocolConfig
 from wei_gen.nodes.workflow import FileDraft, ParameterDraft, StepDraft, WorkflowDraft
 from wei_gen.session import WEIGen
 from wei_gen.state import Plan, PlanStep, Shortlist, ShortlistEntry
@@ -30,34 +29,27 @@ VALUES = {
 
 
 def prep_config() -> ProtocolConfig:
-    return ProtocolConfig(
-        equipment=[
-            Equipment(name=PLATE, location="2"),
-            Equipment(name="nest_12_reservoir_15ml", location="3"),
-            Equipment(name="opentrons_96_tiprack_300ul", location="9"),
-            Equipment(name="p300_single_gen2", mount="right"),
-        ],
-        commands=[
+    return ot2_protocol(
+        "Dye prep",
+        {PLATE: "2", "nest_12_reservoir_15ml": "3", "opentrons_96_tiprack_300ul": "9"},
+        ("p300_single_gen2", "right"),
+        [
             Command(name="dye", source="3:A1", destination="2:A1", volume=100),
             Command(name="buffer", source="3:A2", destination="2:A1", volume=50, mix_cycles=3, mix_volume=100),
         ],
-        metadata=ProtocolMetadata(protocolName="Dye prep", description="100 µL dye + 50 µL buffer"),
+        "100 µL dye + 50 µL buffer",
     )
 
 
 def pcr_config(volume: float = 15, pipette: str = "p20_single_gen2", tips: str = "20ul") -> ProtocolConfig:
-    return ProtocolConfig(
-        equipment=[
-            Equipment(name=PLATE, location="1"),
-            Equipment(name="opentrons_24_tuberack_nest_1.5ml_snapcap", location="2"),
-            Equipment(name=f"opentrons_96_tiprack_{tips}", location="8"),
-            Equipment(name=pipette, mount="left"),
-        ],
-        commands=[
+    return ot2_protocol(
+        "PCR mix",
+        {PLATE: "1", "opentrons_24_tuberack_nest_1.5ml_snapcap": "2", f"opentrons_96_tiprack_{tips}": "8"},
+        (pipette, "left"),
+        [
             Command(name="master mix", source="2:A1", destination="1:B1", volume=volume),
             Command(name="template", source="2:A2", destination="1:B1", volume=5),
         ],
-        metadata=ProtocolMetadata(protocolName="PCR mix"),
     )
 
 
@@ -158,11 +150,7 @@ def test_a_bad_config_goes_back_through_the_retry_edge_with_the_reason(tmp_path:
     bad = pcr_config(volume=676, pipette="p1000_single_gen2", tips="1000ul")  # the predecessor's 676 µL
     scenario = two_handlers([prep_config(), bad, prep_config(), pcr_config()])
     model = fake_model(scenario)
-    register_model("fake:retry-config", model)
-    context = Context(
-        **{f"{a}_model": "fake:retry-config" for a in ("framework", "workflow", "code", "validator", "config")}
-    )
-    session = run(scenario, tmp_path, context)
+    session = run(scenario, tmp_path, model_context(model, "fake:retry-config"))
     state = session.state()
     assert session.status.state == "done" and state["config_attempts"] == 2
     config_calls = [msgs for task, msgs in model.calls if task == "config"]

@@ -25,11 +25,12 @@ import pytest
 import yaml
 
 from tests.support import experiment_code
+from tests.support.scenarios import all_agents, openai_context, ot2_protocol
 from tests.support.scripted_openai import RecordedRequest, Reply, Rule, ScriptedOpenAI, rule
 from wei_gen.context import ConfigError, Context, register_credentials
 from wei_gen.lab import Lab, lab_from_dir
 from wei_gen.nodes.code import ScriptDraft
-from wei_gen.nodes.config import Command, Equipment, ProtocolConfig, ProtocolMetadata
+from wei_gen.nodes.config import Command, ProtocolConfig
 from wei_gen.nodes.feasibility import FeasibilityVerdict, Infeasibility
 from wei_gen.nodes.tests_design import TestsDraft
 from wei_gen.nodes.workflow import FileDraft, ParameterDraft, StepDraft, WorkflowDraft, draft_to_workflow
@@ -45,7 +46,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = ROOT / "examples" / "labs" / "rpl_like"
-AGENTS = ("framework", "workflow", "code", "validator", "config")
 V2_HISTORY_KEYS = {
     "version", "session_id", "timestamp", "validity", "original_user_description", "original_user_values",
     "framework_agent_ctx", "workflow_agent_ctx", "code_agent_ctx", "validator_agent_ctx", "config_agent_ctx",
@@ -156,18 +156,19 @@ SHORTLIST = Shortlist(
     ]
 )  # fmt: skip
 SCRIPT = experiment_code.script({"seal_temperature": 175, "seal_time": 3, "pcr_program": 3})
-PROTOCOL = ProtocolConfig(
-    equipment=[
-        Equipment(name="biorad_96_wellplate_200ul_pcr", location="1"),
-        Equipment(name="opentrons_24_tuberack_nest_1.5ml_snapcap", location="4"),
-        Equipment(name="opentrons_96_tiprack_20ul", location="7"),
-        Equipment(name="p20_single_gen2", mount="left"),
-    ],
-    commands=[
+PROTOCOL = ot2_protocol(
+    "PCR setup",
+    {
+        "biorad_96_wellplate_200ul_pcr": "1",
+        "opentrons_24_tuberack_nest_1.5ml_snapcap": "4",
+        "opentrons_96_tiprack_20ul": "7",
+    },
+    ("p20_single_gen2", "left"),
+    [
         Command(name="Distribute master mix", source="4:A1", destination="1:A1", volume=20),
         Command(name="Add template DNA", source="4:B1", destination="1:A1", volume=5, mix_cycles=3, mix_volume=15),
     ],
-    metadata=ProtocolMetadata(protocolName="PCR setup", description="20 µL master mix + 5 µL template"),
+    "20 µL master mix + 5 µL template",
 )
 
 
@@ -220,10 +221,7 @@ def last_user_text(request: RecordedRequest) -> str:
 
 def context_for(server: ScriptedOpenAI, **settings: Any) -> Context:
     """Every agent on the scripted server through the real ChatOpenAI (``openai:scripted``)."""
-    settings = {"request_timeout": 5.0, **settings}
-    return Context(
-        **{f"{a}_model": "openai:scripted" for a in AGENTS}, base_url=server.base_url, lab_dir=str(LAB_DIR), **settings
-    )
+    return openai_context(server.base_url, lab_dir=str(LAB_DIR), **{"request_timeout": 5.0, **settings})
 
 
 def assert_intact(app: WEIGen, tmp_path: Path, session_id: str) -> dict[str, Any]:
@@ -643,7 +641,7 @@ def test_malformed_config_file_names_the_line(tmp_path: Path) -> None:
 def test_api_key_from_the_config_file_is_sent_but_never_stored(server: ScriptedOpenAI, tmp_path: Path) -> None:
     secret = "sk-proj-WEIGENTEST0123456789abcdefSECRET"
     path = tmp_path / "wei_gen.yaml"
-    settings = {f"{a}_model": "openai:scripted" for a in AGENTS}
+    settings = all_agents("openai:scripted")
     settings |= {"base_url": server.base_url, "lab_dir": str(LAB_DIR), "request_timeout": 5}
     path.write_text(
         yaml.safe_dump({"api_keys": {"openai": {"key": secret, "org": "org-weigentest"}}, "settings": settings})

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tests.support import experiment_code
 from tests.support.fake_chat import TaskScriptedChatModel, tool_reply, yes_no
+from tests.support.scenarios import args, model_context
 from wei_gen.context import Context
-from wei_gen.models import register_model
 from wei_gen.nodes.code import ScriptDraft
 from wei_gen.nodes.tests_design import TestsDraft
 from wei_gen.nodes.workflow import ParameterDraft, StepDraft, WorkflowDraft
-from wei_gen.state import ArgValue, Plan, PlanStep, Shortlist, ShortlistEntry
+from wei_gen.state import Plan, PlanStep, Shortlist, ShortlistEntry
 
 DESCRIPTION = "Take a new plate from the tower, seal it at 175 C for 3 seconds."
 VALUES = {"temperature": 175, "time": 3}
 SCRIPT = experiment_code.script({"temp": 175})
-
-
-def args(**kw: Any) -> list[ArgValue]:
-    return [ArgValue(name=k, value=json.dumps(v)) for k, v in kw.items()]
 
 
 def plan(bad: bool = False) -> Plan:
@@ -72,6 +67,4 @@ def scripted_model(**overrides: Any) -> TaskScriptedChatModel:
 
 def context_for(model: TaskScriptedChatModel, name: str = "fake:pcr", **kw: Any) -> Context:
     """Register the model and return a context that uses it for every agent."""
-    register_model(name, model)
-    agents = ("framework", "workflow", "code", "validator", "config")
-    return Context(**{f"{a}_model": name for a in agents}, **kw)
+    return model_context(model, name, **kw)

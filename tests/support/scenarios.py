@@ -6,7 +6,8 @@ A `Scenario` holds the answers of one whole ``execute_experiment`` run on the ex
 * the in-process `TaskScriptedChatModel` (`fake_model`, `fake_context`), or
 * the real ``ChatOpenAI`` against `ScriptedOpenAI` (`openai_rules`, `openai_context`),
 
-so a test or a benchmark can run a complete session without a network::
+so a test or a benchmark can run a complete session without a network (`ot2_protocol` builds the OT-2 protocol
+config answers of the scenarios and tests)::
 
     scn = pcr_plate()
     app = WEIGen(context=fake_context(scn), data_dir=tmp_path)
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from tests.support import experiment_code
@@ -89,11 +91,20 @@ def fake_model(scenario: Scenario) -> TaskScriptedChatModel:
     return model
 
 
+def all_agents(model: str) -> dict[str, Any]:
+    """The context settings that put every agent on ``model`` (``framework_model=model``, ...)."""
+    return {f"{a}_model": model for a in AGENT_MODELS}
+
+
+def model_context(model: BaseChatModel, name: str, **settings: Any) -> Context:
+    """Register ``model`` under ``name``; a context using it for all five agents."""
+    register_model(name, model)
+    return Context(**all_agents(name), **settings)
+
+
 def fake_context(scenario: Scenario, name: str = "fake:scenario", **settings: Any) -> Context:
     """Register a fresh scripted model for the scenario under ``name``; a context using it for all five agents."""
-    register_model(name, fake_model(scenario))
-    models: dict[str, Any] = {f"{a}_model": name for a in AGENT_MODELS}
-    return Context(**models, **settings)
+    return model_context(fake_model(scenario), name, **settings)
 
 
 def openai_rules(scenario: Scenario) -> list[Rule]:
@@ -111,8 +122,22 @@ def openai_rules(scenario: Scenario) -> list[Rule]:
 
 def openai_context(base_url: str, model: str = "openai:scripted", **settings: Any) -> Context:
     """A context sending every agent's calls to a `ScriptedOpenAI` server through the real ``ChatOpenAI``."""
-    models: dict[str, Any] = {f"{a}_model": model for a in AGENT_MODELS}
-    return Context(**models, base_url=base_url, **settings)
+    return Context(**all_agents(model), base_url=base_url, **settings)
+
+
+def ot2_protocol(
+    title: str,
+    labware: dict[str, str],
+    pipette: tuple[str, str],
+    commands: list[Command],
+    description: str = "",
+) -> ProtocolConfig:
+    """An OT-2 protocol config answer: ``labware`` name to deck slot (in this order), then the pipette and its mount."""
+    equipment = [Equipment(name=name, location=slot) for name, slot in labware.items()]
+    equipment.append(Equipment(name=pipette[0], mount=pipette[1]))
+    return ProtocolConfig(
+        equipment=equipment, commands=commands, metadata=ProtocolMetadata(protocolName=title, description=description)
+    )
 
 
 # -- scenarios -------------------------------------------------------------------------------------------------------
@@ -207,18 +232,19 @@ def pcr_plate() -> Scenario:
     )
     bad = good.model_copy(deep=True)
     bad.steps[4].action = "sael"
-    protocol = ProtocolConfig(
-        equipment=[
-            Equipment(name="opentrons_96_tiprack_20ul", location="8"),
-            Equipment(name="nest_96_wellplate_100ul_pcr_full_skirt", location="1"),
-            Equipment(name="opentrons_24_tuberack_nest_1.5ml_snapcap", location="2"),
-            Equipment(name="p20_single_gen2", mount="left"),
-        ],
-        commands=[
+    protocol = ot2_protocol(
+        "PCR mix",
+        {
+            "opentrons_96_tiprack_20ul": "8",
+            "nest_96_wellplate_100ul_pcr_full_skirt": "1",
+            "opentrons_24_tuberack_nest_1.5ml_snapcap": "2",
+        },
+        ("p20_single_gen2", "left"),
+        [
             Command(name="master mix", source="2:A1", destination="1:A1", volume=15),
             Command(name="template", source="2:A2", destination="1:A1", volume=5, mix_cycles=3, mix_volume=10),
         ],
-        metadata=ProtocolMetadata(protocolName="PCR mix", description="15 µL master mix + 5 µL template"),
+        "15 µL master mix + 5 µL template",
     )
     return Scenario(
         name="pcr_plate",

@@ -2,9 +2,9 @@
 
 `LangGraphServer` starts the LangGraph dev server with the repository's ``langgraph.json`` (paths made absolute)
 in a temporary working directory and data directory, on an explicit free port, with the offline switches, and
-always kills its whole process group. `tagged_rules` scripts one seal-the-plate session whose every answer carries
-a tag, and answers only requests whose prompt carries that tag, so concurrent sessions cannot borrow each other's
-answers without it showing in their artifacts.
+always kills its whole process group (the REST tests, the serving bench and the browser test use it). `tagged_rules`
+scripts one seal-the-plate session whose every answer carries a tag, and answers only requests whose prompt carries
+that tag, so concurrent sessions cannot borrow each other's answers without it showing in their artifacts.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.scenarios import TASK_SCHEMAS, Scenario, seal_plate
+from tests.support.scenarios import TASK_SCHEMAS, Scenario, all_agents, seal_plate
 from tests.support.scripted_openai import Reply, Rule, rule
 from wei_gen.server.serve import OFFLINE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = ROOT / "examples" / "labs" / "rpl_like"
-AGENTS = ("framework", "workflow", "code", "validator", "config")
-_SCRUB = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "WEI_GEN_API_TOKEN", "WEI_GEN_CHECKPOINTER", "WEI_GEN_CONFIG")
+# The caller's credentials, wei-gen settings and proxies must not reach the server: it talks only to the scripted model.
+_SCRUB = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID", "WEI_GEN_CONFIG",
+          "WEI_GEN_LAB", "WEI_GEN_DATA_DIR", "WEI_GEN_CHECKPOINTER", "WEI_GEN_API_TOKEN", "HTTP_PROXY",
+          "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")  # fmt: skip
 
 
 def free_port() -> int:
@@ -58,7 +60,7 @@ def repo_langgraph_config() -> dict[str, Any]:
 
 def write_wei_gen_config(path: Path, tokens: list[str], **settings: Any) -> Path:
     """A wei-gen config file: every agent on the scripted model, the given API tokens and settings."""
-    data = {"settings": {**{f"{a}_model": "openai:scripted" for a in AGENTS}, "api_tokens": tokens, **settings}}
+    data = {"settings": {**all_agents("openai:scripted"), "api_tokens": tokens, **settings}}
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
@@ -66,13 +68,25 @@ def write_wei_gen_config(path: Path, tokens: list[str], **settings: Any) -> Path
 class LangGraphServer:
     """``langgraph dev`` on our config, in ``workdir``, as a subprocess in its own process group."""
 
-    def __init__(self, workdir: Path, model_url: str, tokens: list[str], *, port: int | None = None, jobs: int = 16):
-        """Prepare (not start) a server whose models are the scripted server at ``model_url``."""
+    def __init__(
+        self,
+        workdir: Path,
+        model_url: str,
+        tokens: list[str],
+        *,
+        port: int | None = None,
+        jobs: int = 16,
+        **settings: Any,
+    ):
+        """Prepare (not start) a server whose models are the scripted server at ``model_url``.
+
+        ``settings`` go to its wei-gen config file (e.g. ``request_timeout``).
+        """
         self.workdir, self.port, self.jobs = workdir, port or free_port(), jobs
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "langgraph.json"
         self.config.write_text(json.dumps(repo_langgraph_config(), indent=2), encoding="utf-8")
-        wei_config = write_wei_gen_config(workdir / "wei-gen.yaml", tokens)
+        wei_config = write_wei_gen_config(workdir / "wei-gen.yaml", tokens, **settings)
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
         self.env = {
             **env,
@@ -81,6 +95,7 @@ class LangGraphServer:
             "WEI_GEN_DATA_DIR": str(workdir / "data"),
             "WEI_GEN_LAB": str(LAB_DIR),
             "OPENAI_BASE_URL": model_url,
+            "PYTHONUNBUFFERED": "1",  # the log tail in an error shows the server's last words
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
