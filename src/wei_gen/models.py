@@ -7,6 +7,9 @@ per-node retry policy), so that it is visible and bounded in one place. Tests re
 from __future__ import annotations
 
 import json
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,6 +20,7 @@ from langchain.chat_models import init_chat_model
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import BaseModel, ValidationError
 
 from wei_gen.context import Context, credentials
@@ -25,6 +29,16 @@ from wei_gen.state import Usage
 T = TypeVar("T", bound=BaseModel)
 
 _REGISTERED: dict[str, BaseChatModel] = {}
+
+# Built models and structured-output runnables are reused across calls: building them per node call (a new client,
+# the schema converted to a tool again) cost a few ms per call. Both caches are bounded and keyed by everything the
+# build reads, so a changed setting, key or environment variable builds a new model.
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()
+_MODELS: OrderedDict[str, BaseChatModel] = OrderedDict()
+_STRUCTURED: OrderedDict[tuple[int, type[BaseModel]], tuple[BaseChatModel, Runnable[Any, Any], Runnable[Any, Any]]] = (
+    OrderedDict()
+)
 
 
 class ModelSetupError(Exception):
@@ -37,14 +51,51 @@ def register_model(spec: str, model: BaseChatModel) -> None:
 
 
 def unregister_models() -> None:
-    """Forget every registered model."""
+    """Forget every registered model (and every cached one)."""
     _REGISTERED.clear()
+    with _LOCK:
+        _MODELS.clear()
+        _STRUCTURED.clear()
+
+
+def _cache_put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Insert into a bounded cache, dropping the least recently used entry beyond ``_CACHE_SIZE``."""
+    with _LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _cache_get(cache: OrderedDict[Any, Any], key: Any) -> Any:
+    with _LOCK:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+        return value
 
 
 def load_chat_model(spec: str, context: Context) -> BaseChatModel:
-    """Build the chat model for ``provider:model`` with the run's temperature, timeout and endpoint."""
+    """The chat model for ``provider:model`` with the run's temperature, timeout and endpoint (built once)."""
     if spec in _REGISTERED:
         return _REGISTERED[spec]
+    kwargs = _model_kwargs(spec, context)
+    provider = spec.partition(":")[0].upper()
+    # Provider SDKs read their own environment variables (OPENAI_BASE_URL, OPENAI_PROXY ...) when a model is built.
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith(provider + "_"))
+    key = repr((spec, sorted(kwargs.items()), env))
+    model: BaseChatModel | None = _cache_get(_MODELS, key)
+    if model is None:
+        try:
+            model = init_chat_model(spec, **kwargs)
+        except (ImportError, ValueError) as exc:
+            raise ModelSetupError(f"cannot build model '{spec}': {exc}") from None
+        _cache_put(_MODELS, key, model)
+    return model
+
+
+def _model_kwargs(spec: str, context: Context) -> dict[str, Any]:
+    """Keyword arguments of ``init_chat_model`` for a spec; raises ``ModelSetupError`` when it cannot be built."""
     provider, sep, name = spec.partition(":")
     if not sep or not provider or not name:
         raise ModelSetupError(f"model '{spec}' must be written provider:model, e.g. openai:gpt-4o")
@@ -71,11 +122,7 @@ def load_chat_model(spec: str, context: Context) -> BaseChatModel:
             kwargs["organization"] = creds.openai_organization
         # Streamed calls (LangGraph's "messages" mode) report tokens only when usage is asked for.
         kwargs.setdefault("stream_usage", True)
-    try:
-        model: BaseChatModel = init_chat_model(spec, **kwargs)
-    except (ImportError, ValueError) as exc:
-        raise ModelSetupError(f"cannot build model '{spec}': {exc}") from None
-    return model
+    return kwargs
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -122,9 +169,9 @@ def call_structured(model: BaseChatModel, schema: type[T], messages: list[BaseMe
     Tool calling (not strict json_schema) because free-form values travel as JSON text and every OpenAI-compatible
     server we target supports tools. Transport errors are raised for the node's retry policy.
     """
-    runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
+    parts = _structured_parts(model, schema)
     try:
-        out = runnable.invoke(messages)
+        out = _invoke_with_raw(parts, messages) if parts else _include_raw(model, schema).invoke(messages)
     except (ValidationError, OutputParserException) as exc:
         error = f"the answer did not match the {schema.__name__} schema: {_short(exc)}"
         return Structured(None, error, None, usage_of(None, messages))
@@ -135,6 +182,50 @@ def call_structured(model: BaseChatModel, schema: type[T], messages: list[BaseMe
     if isinstance(parsed, schema):
         return Structured(parsed, "", raw_msg, usage)
     return Structured(None, _why_unparsed(out, raw_msg, schema), raw_msg, usage)
+
+
+def _include_raw(model: BaseChatModel, schema: type[T]) -> Runnable[Any, Any]:
+    return model.with_structured_output(schema, method="function_calling", include_raw=True)
+
+
+def _structured_parts(
+    model: BaseChatModel, schema: type[BaseModel]
+) -> tuple[Runnable[Any, Any], Runnable[Any, Any]] | None:
+    """The model's structured-output runnable split into (model bound to the schema's tool, parser), cached.
+
+    ``with_structured_output(include_raw=True)`` gives the same raw message, parsed value and parsing error, but it
+    runs the model in a ``RunnableParallel`` (a new thread pool per call) and converts the schema again on every
+    build; split, the model is invoked in the node's thread. ``None`` when the model's runnable is not
+    ``model | parser``.
+    """
+    key = (id(model), schema)
+    hit = _cache_get(_STRUCTURED, key)
+    if hit is not None and hit[0] is model:  # the entry holds the model, so its id cannot be reused meanwhile
+        return hit[1], hit[2]
+    runnable = model.with_structured_output(schema, method="function_calling")
+    if not isinstance(runnable, RunnableSequence) or not _is_model(runnable.first, model):
+        return None
+    steps = runnable.steps
+    parser = steps[1] if len(steps) == 2 else RunnableSequence(*steps[1:])
+    _cache_put(_STRUCTURED, key, (model, steps[0], parser))
+    return steps[0], parser
+
+
+def _is_model(step: Runnable[Any, Any], model: BaseChatModel) -> bool:
+    """Whether a step is the model itself or the model with bound arguments (tools), so only the parser follows."""
+    return step is model or (isinstance(step, RunnableBinding) and step.bound is model)
+
+
+def _invoke_with_raw(
+    parts: tuple[Runnable[Any, Any], Runnable[Any, Any]], messages: list[BaseMessage]
+) -> dict[str, Any]:
+    """``{"raw", "parsed", "parsing_error"}`` as ``include_raw=True`` returns it; model errors propagate."""
+    bound, parser = parts
+    raw = bound.invoke(messages)
+    try:
+        return {"raw": raw, "parsed": parser.invoke(raw), "parsing_error": None}
+    except Exception as exc:  # noqa: BLE001 - as include_raw=True's fallback: any parser failure is a parsing error
+        return {"raw": raw, "parsed": None, "parsing_error": exc}
 
 
 def _why_unparsed(out: Any, raw: AIMessage | None, schema: type[BaseModel]) -> str:

@@ -92,3 +92,24 @@ def test_model_strings(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_model_for_unknown_agent() -> None:
     with pytest.raises(ValueError, match="unknown agent"):
         Context().model_for("planner")
+
+
+def test_models_are_built_once_per_setting_key_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wei_gen.models import unregister_models
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-one")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    register_credentials("", "")
+    ctx = Context(base_url="http://127.0.0.1:9/v1")
+    first = load_chat_model("openai:gpt-4o", ctx)
+    assert load_chat_model("openai:gpt-4o", ctx) is first
+    assert load_chat_model("openai:gpt-4o", dataclasses.replace(ctx, temperature=0.5)) is not first
+    assert load_chat_model("openai:gpt-4o-mini", ctx) is not first
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-two")
+    second = load_chat_model("openai:gpt-4o", ctx)
+    assert second is not first, "a new key must build a new model"
+    monkeypatch.setenv("OPENAI_PROXY", "http://127.0.0.1:3128")
+    assert load_chat_model("openai:gpt-4o", ctx) is not second, "provider environment variables are part of the key"
+    unregister_models()
+    monkeypatch.delenv("OPENAI_PROXY")
+    assert load_chat_model("openai:gpt-4o", ctx) is not second, "unregister_models() forgets the cache"
