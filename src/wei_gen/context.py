@@ -133,6 +133,13 @@ class AppConfig:
     """``sqlite:PATH`` or a ``postgresql://`` URL; empty = SQLite under ``data_dir``."""
     api_tokens: tuple[str, ...] = ()
     """Bearer tokens for the REST endpoints (each token is an owner)."""
+    lab_roots: tuple[Path, ...] = ()
+    """Folders whose lab directories REST clients may name (``lab_dir``); empty = the default lab's parent folder."""
+
+    def allowed_lab_roots(self) -> tuple[Path, ...]:
+        """Resolved folders a REST client's ``lab_dir`` must lie in."""
+        roots = self.lab_roots or (Path(self.context.lab_dir).expanduser().resolve().parent,)
+        return tuple(Path(r).expanduser().resolve() for r in roots)
 
 
 def default_data_dir() -> Path:
@@ -167,7 +174,9 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         data = loaded
     settings = _section(data, "settings", path)
     keys = _section(_section(data, "api_keys", path), "openai", path)
-    unknown = sorted(set(settings) - _SETTING_KEYS - {"data_dir", "checkpointer", "api_tokens", "validation_threshold"})
+    unknown = sorted(
+        set(settings) - _SETTING_KEYS - {"data_dir", "checkpointer", "api_tokens", "lab_roots", "validation_threshold"}
+    )
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(unknown)}", source=str(path))
     context = Context(base_url=env.get("OPENAI_BASE_URL", ""), lab_dir=env.get("WEI_GEN_LAB", Context.lab_dir))
@@ -198,7 +207,17 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         data_dir=Path(str(settings.get("data_dir") or env.get("WEI_GEN_DATA_DIR") or default_data_dir())),
         checkpointer=str(settings.get("checkpointer") or env.get("WEI_GEN_CHECKPOINTER") or ""),
         api_tokens=tuple(str(t) for t in tokens),
+        lab_roots=_lab_roots(settings.get("lab_roots"), env.get("WEI_GEN_LAB_ROOTS", ""), path),
     )
+
+
+def _lab_roots(setting: Any, env_value: str, path: Path | None) -> tuple[Path, ...]:
+    """``settings.lab_roots`` (a list of folders) plus ``$WEI_GEN_LAB_ROOTS`` (separated by ``os.pathsep``)."""
+    if setting is None:
+        setting = []
+    if isinstance(setting, str) or not isinstance(setting, list):
+        raise ConfigError("settings.lab_roots must be a list of folders", source=str(path))
+    return tuple(Path(str(r)) for r in [*setting, *(r for r in env_value.split(os.pathsep) if r)])
 
 
 def _section(data: dict[str, Any], key: str, path: Path | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.support.scripted_openai import ScriptedOpenAI
-from tests.support.serving import LangGraphServer, tagged_rules, wait_idle
+from tests.support.serving import LAB_DIR, LangGraphServer, tagged_rules, wait_idle
 
 pytestmark = [
     pytest.mark.integration,
@@ -204,7 +204,11 @@ def test_bad_input_is_json_with_a_message(server: LangGraphServer) -> None:
         wrong = api.post("/session/init", json={"user_description": "x", "run": "everything"})
         assert wrong.status_code == 422 and wrong.json()["error"].startswith("bad request: run")
         lab = api.post("/session/init", json={"user_description": "x", "lab_dir": "/etc"})
-        assert lab.status_code == 400 and "not a lab directory" in lab.json()["error"]
+        assert lab.status_code == 400 and "outside the lab folders" in lab.json()["error"]
+        escape = api.post("/session/init", json={"user_description": "x", "lab_dir": f"{LAB_DIR}/../../../.."})
+        assert escape.status_code == 400 and "outside the lab folders" in escape.json()["error"]
+        not_lab = api.post("/session/init", json={"user_description": "x", "lab_dir": str(LAB_DIR.parent)})
+        assert not_lab.status_code == 400 and "not a lab directory" in not_lab.json()["error"]
         not_json = api.post("/session/init", content=b"{nope", headers={"content-type": "application/json"})
         assert not_json.status_code == 422 and "error" in not_json.json()
 

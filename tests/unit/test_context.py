@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,15 @@ def test_models_are_built_once_per_setting_key_and_environment(monkeypatch: pyte
     unregister_models()
     monkeypatch.delenv("OPENAI_PROXY")
     assert load_chat_model("openai:gpt-4o", ctx) is not second, "unregister_models() forgets the cache"
+
+
+def test_lab_roots_from_settings_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("settings:\n  lab_roots: [/srv/labs]\n  lab_dir: /opt/wei/mylab\n", encoding="utf-8")
+    app = load_config(config, env={"WEI_GEN_LAB_ROOTS": f"/data/a{os.pathsep}/data/b"})
+    assert app.lab_roots == (Path("/srv/labs"), Path("/data/a"), Path("/data/b"))
+    default = load_config(None, env={"WEI_GEN_LAB": "/opt/wei/mylab"})
+    assert default.allowed_lab_roots() == (Path("/opt/wei"),), "by default: the folder holding the default lab"
+    config.write_text("settings:\n  lab_roots: /srv/labs\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="lab_roots must be a list"):
+        load_config(config, env={})

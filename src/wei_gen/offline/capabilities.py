@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from wei_gen.lab import Lab
 from wei_gen.offline.matcher import LabMatcher, name_words
-from wei_gen.offline.text import Clause, find_phrase, phrase_stems, spans, stem
+from wei_gen.offline.text import IGNORED, Clause, find_phrase, phrase_stems, spans, stem, tokens
 from wei_gen.offline.vocabulary import Capability, vocabulary
 
 _INSTRUMENT = re.compile(
@@ -28,6 +28,14 @@ _INSTRUMENT = re.compile(
     r"|printer|autoclave|oven|bath|stirrer|heater|cooler)$"
 )
 """Endings of instrument nouns ("lyophilizer", "spectrophotometer", "centrifuge", "water bath")."""
+_INSTRUMENT_WORDS = frozenset(
+    {"balance", "microbalance", "scale", "meter", "chamber", "hood", "cabinet", "glovebox", "vortex", "vortexer",
+     "pump", "reactor", "bioreactor", "fermenter", "fermentor", "rocker", "roller", "grinder", "mill", "blender",
+     "laser", "thermoblock", "hotplate"}
+)  # fmt: skip
+"""Instrument nouns no ending gives ("an analytical balance", "the pH meter", "a fume hood", "the bead mill")."""
+_SIZES = frozenset({"small", "smaller", "large", "larger", "full", "pilot", "industrial", "micro", "nano"})
+"""Words before "scale" that make it a size ("at a small scale"), not a weighing scale."""
 _NAMING = frozenset({"in", "on", "at", "into", "onto", "with", "using", "by", "to", "from", "inside"})
 """Prepositions before a named instrument."""
 
@@ -95,9 +103,27 @@ def unknown_instruments(clause: Clause, matcher: LabMatcher) -> list[str]:
         covered = {i for phrase in known if (p := find_phrase(words, phrase)) >= 0 for i in range(p, p + len(phrase))}
         for i, raw in enumerate(span):
             noun = raw[:-1] if raw.endswith("s") and not raw.endswith("ss") else raw
-            if i not in covered and _INSTRUMENT.search(noun) and not provided(matcher.lab, [noun]):
+            if i not in covered and _names_instrument(clause, span, i, noun) and not provided(matcher.lab, [noun]):
                 found.append(noun)
     return list(dict.fromkeys(found))
+
+
+def _names_instrument(clause: Clause, span: list[str], i: int, noun: str) -> bool:
+    """Whether ``span[i]`` (as ``noun``) is an instrument noun.
+
+    A word of ``_INSTRUMENT_WORDS`` is also an everyday word: not when "of" follows ("the balance of the buffer") nor,
+    for "scale", after a size ("at a small scale").
+    """
+    if _INSTRUMENT.search(noun):
+        return True
+    if noun not in _INSTRUMENT_WORDS:
+        return False
+    if noun == "scale" and i > 0 and span[i - 1] in _SIZES:
+        return False
+    if i + 1 < len(span):  # a span runs up to the next preposition, so "of" can only follow its last word
+        return True
+    raw = [t for t in tokens(clause.text) if t not in IGNORED]
+    return not any(w == span[i] and nxt == "of" for w, nxt in zip(raw, raw[1:], strict=False))
 
 
 def capability_for(noun: str) -> str:

@@ -292,7 +292,7 @@ async def init_session(body: InitBody, owner: Owner, be: Be) -> dict[str, Any]:
         "stop_after": RUN_STEPS.get(body.run),
     }
     if body.lab_dir:
-        graph_input["lab_dir"] = await asyncio.to_thread(_check_lab_dir, body.lab_dir)
+        graph_input["lab_dir"] = await asyncio.to_thread(_check_lab_dir, body.lab_dir, be.config.allowed_lab_roots())
     rec = await _new_or_own(be, owner, body.session_id, description)
     if body.run == "none":
         await be.thread(rec)
@@ -316,11 +316,16 @@ async def _new_or_own(be: Backend, owner: str, session_id: str | None, descripti
     return rec  # a new experiment in the caller's existing session
 
 
-def _check_lab_dir(lab_dir: str) -> str:
-    path = Path(lab_dir).expanduser()
+def _check_lab_dir(lab_dir: str, roots: tuple[Path, ...]) -> str:
+    """A client may name only lab directories inside the configured lab roots (symlinks resolved first)."""
+    path = Path(lab_dir).expanduser().resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        where = ", ".join(str(r) for r in roots)
+        raise ApiError(400, f"lab_dir {lab_dir!r} is outside the lab folders this server serves ({where}; "
+                       "settings.lab_roots or WEI_GEN_LAB_ROOTS)")  # fmt: skip
     if not (path / "workcell.yaml").is_file():
         raise ApiError(400, f"lab_dir {lab_dir!r} is not a lab directory on the server (no workcell.yaml)")
-    return str(path.resolve())
+    return str(path)
 
 
 _STEP_ENTRIES = {"workflow_step": "workflow", "code_step": "code", "config_step": "config"}
