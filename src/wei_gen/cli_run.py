@@ -296,6 +296,9 @@ def serve(
 
     weigen = open_app(config, data_dir)
     store = (data_dir or weigen.config.data_dir).resolve()
+    notice = weigen.context.planner_notice()
+    if notice:  # say it first: every session this server runs will use the offline planner
+        out.print(f"[yellow]{escape(notice)}[/]")
     if not port_is_free(host, port):
         raise fail(f"port {port} on {host} is in use: choose another with --port")
     extra: dict[str, str] = {"WEI_GEN_DATA_DIR": str(store)}

@@ -135,6 +135,10 @@ def test_serve_starts_the_server_with_the_page_and_token_auth(env: dict[str, str
         assert (data / "langgraph.json").is_file() and (data / ".langgraph_api").is_dir()  # runs in the data dir
         busy = wei_gen(env, "serve", "--port", str(port), "--data-dir", str(data))
         assert busy.returncode == 2 and "in use" in busy.stderr
+        assert "offline planner" not in busy.stdout + (tmp_path / "serve.log").read_text()  # a model is configured
+        keyless = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
+        offline = wei_gen(keyless, "serve", "--port", str(port), "--data-dir", str(data))
+        assert offline.returncode == 2 and "offline planner: no model configured" in offline.stdout
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
