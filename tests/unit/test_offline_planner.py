@@ -323,6 +323,10 @@ def test_values_in_brackets_stay_with_their_clause() -> None:
         ("Spin the tubes slowly on the rotator.", "rotator"),  # not the centrifuge that "spin" would suggest
         ("Quantify the fluorescence in the flow cytometer.", "cytometer"),  # not the plate reader "fluorescence" cues
         ("Store the plate in the fridge.", "fridge"),
+        ("Tare the tube on the scale.", "balance (scale)"),  # "scale" named as an instrument is the balance
+        ("Weigh out 5 mg of the powder.", "balance (scale)"),  # the vocabulary's phrase, no instrument named
+        ("Equilibrate the samples in the anaerobic chamber.", "chamber"),  # maps to no action: the noun is reported
+        ("Check the pH of the buffer with a pH meter.", "meter"),
     ],
 )
 def test_an_instrument_the_lab_lacks_is_the_missing_capability(description: str, capability: str) -> None:
@@ -351,3 +355,52 @@ def test_a_lab_with_a_freeze_dryer_needs_no_freezer_for_freeze_drying(tmp_path: 
     assert (
         plan_offline("Freeze-dry the eluate for 12 hours.", {}, LAB).missing_capability == "lyophilizer (freeze dryer)"
     )
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "Mix the dyes with the balance of the water on the PCR OT-2.",  # "balance of": an amount, not an instrument
+        "Pipette the dyes and primers at a small scale.",  # a size, not a weighing scale
+    ],
+)
+def test_everyday_senses_of_instrument_words_are_not_missing(description: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert plan.feasible and plan.missing == []
+
+
+@pytest.mark.parametrize(
+    ("description", "expected", "transfer"),
+    [
+        (
+            "Measure absorbance using the Abs_450 assay on the plate coming from the sealer, then leave it in the "
+            "plate reader.",
+            ["hidex.open", "pf400.transfer", "hidex.close", "hidex.run_assay"],
+            {"source": "sealer.default", "target": "hidex.drawer"},
+        ),
+        (
+            "Photograph the plate from the prep OT-2 and leave it there.",
+            ["pf400.transfer", "camera.take_picture"],
+            {"source": "ot2_prep.deck2", "target": "camera.plate_station"},
+        ),
+    ],
+)
+def test_leaving_the_plate_where_it_is_adds_no_move(
+    description: str, expected: list[str], transfer: dict[str, str]
+) -> None:
+    # The implied transfer goes from the place named after "from" to the acting instrument's nest; "leave it"
+    # there afterwards is no second move (a move with no target would fail the plan check).
+    plan = plan_offline(description, {}, LAB)
+    assert [f"{s.module}.{s.action}" for s in plan.steps] == expected
+    assert next(s for s in plan.steps if s.action == "transfer").args == transfer
+    assert not plan.unmapped and any("stays" in note for note in plan.notes)
+    _check_sat(plan, description, {})
+
+
+def test_leaving_the_plate_somewhere_else_still_moves_it() -> None:
+    plan = plan_offline("Photograph the plate from the sealer, then leave it in the plate reader.", {}, LAB)
+    moves = [s.args for s in plan.steps if s.action == "transfer"]
+    assert moves == [
+        {"source": "sealer.default", "target": "camera.plate_station"},
+        {"source": "camera.plate_station", "target": "hidex.drawer"},
+    ]

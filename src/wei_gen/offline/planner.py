@@ -24,7 +24,7 @@ from wei_gen.lab import Lab
 from wei_gen.offline.binding import bind_args, is_location_arg
 from wei_gen.offline.capabilities import missing_capabilities
 from wei_gen.offline.matcher import Candidate, LabMatcher
-from wei_gen.offline.text import Clause, spans, split_clauses, stems
+from wei_gen.offline.text import Clause, spans, split_clauses, stems, tokens
 from wei_gen.state import ArgValue, Plan, PlanStep
 from wei_gen.tools.completion import complete_transfers
 from wei_gen.tools.flow import FlowStep, resolve_ops
@@ -33,6 +33,8 @@ from wei_gen.wei_types import Step, Workflow
 DOOR_PAIRS = (("open", "close"), ("open_lid", "close_lid"), ("open_door", "close_door"), ("open_tray", "close_tray"))
 _SOURCE_WORDS = {"from"}
 _TARGET_WORDS = {"to", "into", "onto", "in", "on", "back", "at"}
+_HERE_WORDS = {"there", "here"}
+"""Words that name where the plate already is ("leave it there")."""
 
 _MATCHERS: dict[int, tuple[Lab, LabMatcher]] = {}
 _MATCHERS_LOCK = threading.Lock()
@@ -160,8 +162,12 @@ class _Builder:
             if prep in words and (loc := self.m.locate(stems(" ".join(span)), module))
         ]
 
-    def add(self, clause: Clause, cand: Candidate, places: bool = True) -> None:
-        """Add the clause's step (and the transfer it needs first); ``places=False``: its places are another step's."""
+    def add(self, clause: Clause, cand: Candidate, places: bool = True) -> bool:
+        """Add the clause's step (and the transfer it needs first); ``places=False``: its places are another step's.
+
+        False when the clause adds nothing: a move to where the plate already is ("leave it in the reader" after the
+        reading) keeps it there.
+        """
         module, action = cand.module, cand.action.name
         text = clause.original or clause.text
         args, from_values, unbound = bind_args(cand, text, self.values, bool(self.lab.locations(module)))
@@ -173,6 +179,9 @@ class _Builder:
             source = sources[0] if sources else next((t for t in targets if t != trash), None) if trash else None
             source = source or self.at
             target = trash or next((t for t in targets if t != source), None)
+            if self._stays(clause, source, target, targets):
+                self.out.notes.append(f"'{clause.text}': the plate is already at {source}, so it stays (no move)")
+                return False
             if source is not None:
                 args[str(sem.source)] = source
             if target is not None:
@@ -206,6 +215,13 @@ class _Builder:
             self.out.notes.append(f"{module}.{action} {name} = values[{key!r}]")
         said = clause.original or clause.text  # the scientist's letter case in the step name ("PCR", "OT-2")
         self.out.steps.append(PlannedStep(module, action, args, said[:1].upper() + said[1:]))
+        return True
+
+    def _stays(self, clause: Clause, source: str | None, target: str | None, targets: list[str]) -> bool:
+        """A move that names no other place than where the plate is: it stays ("leave it in the reader", "there")."""
+        if target is not None or source is None or source != self.at:
+            return False
+        return source in targets or bool(_HERE_WORDS & set(tokens(clause.text)))
 
 
 def plan_offline(description: str, values: str | dict[str, Any] | None, lab: Lab) -> OfflinePlan:
@@ -226,7 +242,9 @@ def plan_offline(description: str, values: str | dict[str, Any] | None, lab: Lab
             out.unmapped.append(clause.text)
             continue
         out.mapped.append((clause.text, match.candidate.key, match.why))
-        builder.add(clause, match.candidate)
+        if not builder.add(clause, match.candidate):
+            out.mapped[-1] = (clause.text, match.candidate.key, f"{match.why}; the plate is already there: no step")
+            continue
         purpose = _purpose(builder, clause, match.candidate)
         if purpose is not None:
             out.mapped.append((clause.text, purpose.key, f"{purpose.module} is where the clause moves the plate"))
