@@ -6,12 +6,16 @@ per-node retry policy), so that it is visible and bounded in one place. Tests re
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -125,6 +129,51 @@ def _model_kwargs(spec: str, context: Context) -> dict[str, Any]:
     return kwargs
 
 
+RETRY_AFTER_CAP = 30.0
+"""Longest wait (seconds) a provider's Retry-After may impose before the node's retry policy asks again."""
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The wait a 429 answer asks for (``retry-after-ms``, or ``retry-after`` in seconds or as an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        except ValueError:
+            return None
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@contextmanager
+def retry_after_respected() -> Iterator[None]:
+    """Around a model call: on a rate limit that says how long to wait, wait that long (capped), then re-raise.
+
+    The node's retry policy (graph.py) retries rate limits with its own short backoff (0.5 s, 1 s ...); a provider
+    that asks for 20 s would otherwise be asked again too early and the run would fail after three quick attempts.
+    """
+    try:
+        yield
+    except openai.RateLimitError as exc:
+        delay = retry_after_seconds(exc)
+        if delay:
+            time.sleep(min(delay, RETRY_AFTER_CAP))
+        raise
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a model error is worth retrying: rate limits, server errors, timeouts, dropped connections."""
     transient = (
@@ -171,7 +220,8 @@ def call_structured(model: BaseChatModel, schema: type[T], messages: list[BaseMe
     """
     parts = _structured_parts(model, schema)
     try:
-        out = _invoke_with_raw(parts, messages) if parts else _include_raw(model, schema).invoke(messages)
+        with retry_after_respected():
+            out = _invoke_with_raw(parts, messages) if parts else _include_raw(model, schema).invoke(messages)
     except (ValidationError, OutputParserException) as exc:
         error = f"the answer did not match the {schema.__name__} schema: {_short(exc)}"
         return Structured(None, error, None, usage_of(None, messages))

@@ -489,6 +489,16 @@ def test_rate_limit_is_retried_by_the_node_policy(app: WEIGen, server: ScriptedO
     assert_intact(app, tmp_path, session.session_id)
 
 
+def test_a_rate_limit_asking_for_a_long_wait_is_waited_for(app: WEIGen, server: ScriptedOpenAI) -> None:
+    """Retry-After longer than the policy's first backoff (0.5 s): the next request comes after it, not before."""
+    wait = 1.5
+    server.add(*pcr_rules(plan=[Reply.error(429, "Rate limit reached, slow down", retry_after=wait), pcr_plan()]))
+    session = app.new_session()
+    assert session.execute_experiment(DESCRIPTION, VALUES).state == "done"
+    first, second = requests_for(server, "plan")
+    assert second.at - first.at >= wait, "the client asked again before the provider's Retry-After had passed"
+
+
 def test_timeout_fails_the_step_and_the_step_method_resumes(server: ScriptedOpenAI, tmp_path: Path) -> None:
     late = Reply.data(ScriptDraft(script=SCRIPT), delay=30)  # cut short when the server closes
     server.add(*pcr_rules(code=[late, late, late, ScriptDraft(script=SCRIPT)]))

@@ -126,3 +126,26 @@ def test_lab_roots_from_settings_and_environment(tmp_path: Path) -> None:
     config.write_text("settings:\n  lab_roots: /srv/labs\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="lab_roots must be a list"):
         load_config(config, env={})
+
+
+def test_retry_after_is_read_in_every_form_a_provider_sends() -> None:
+    import email.utils
+    import time as _time
+
+    import httpx
+    import openai
+
+    from wei_gen.models import retry_after_seconds
+
+    def limited(headers: dict[str, str]) -> openai.RateLimitError:
+        request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+        return openai.RateLimitError("slow down", response=httpx.Response(429, headers=headers, request=request),
+                                     body=None)  # fmt: skip
+
+    assert retry_after_seconds(limited({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
+    assert retry_after_seconds(limited({"retry-after": "20"})) == 20.0
+    in_a_minute = email.utils.formatdate(_time.time() + 60, usegmt=True)
+    assert 55 <= (retry_after_seconds(limited({"retry-after": in_a_minute})) or 0) <= 60
+    assert retry_after_seconds(limited({"retry-after": "soon"})) is None
+    assert retry_after_seconds(limited({})) is None
+    assert retry_after_seconds(ValueError("no response")) is None

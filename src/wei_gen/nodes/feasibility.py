@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from wei_gen.context import Context
-from wei_gen.models import call_structured, usage_of
+from wei_gen.models import call_structured, retry_after_respected, usage_of
 from wei_gen.nodes.common import chat_model, experiment_text, is_offline, lab_and_cards, turns
 from wei_gen.offline.nodes import offline_feasibility
 from wei_gen.prompts import DATA_RULE, FEASIBILITY_FALLBACK_SYSTEM, FEASIBILITY_SYSTEM, INFEASIBLE_SYSTEM
@@ -64,7 +64,8 @@ def check_feasibility(state: State, runtime: Runtime[Context]) -> dict[str, Any]
         SystemMessage(FEASIBILITY_SYSTEM.format(lab_cards=cards, data_rule=DATA_RULE)),
         HumanMessage(user),
     ]
-    answer = model.bind(logprobs=True, top_logprobs=5, max_tokens=1).invoke(messages)
+    with retry_after_respected():
+        answer = model.bind(logprobs=True, top_logprobs=5, max_tokens=1).invoke(messages)
     usage = {"feasibility": usage_of(answer, messages)}
     p_yes = p_yes_from_logprobs(answer) if isinstance(answer, AIMessage) else None
     missing, reason = "", ""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from wei_gen.context import Context
 from wei_gen.lab import Lab
-from wei_gen.models import usage_of
+from wei_gen.models import retry_after_respected, usage_of
 from wei_gen.nodes.common import chat_model, is_offline, lab_and_cards, llm_error_report
 from wei_gen.nodes.config import ProtocolConfig, check_protocol
 from wei_gen.nodes.plan import check_plan_against_lab
@@ -153,7 +153,8 @@ def refine_artifact(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ]
     user = REFINE_USER.format(message=state.get("message", ""))
     messages = [SystemMessage(system), *history, HumanMessage(user)]
-    answer = chat_model(runtime, model_agent).invoke(messages)
+    with retry_after_respected():
+        answer = chat_model(runtime, model_agent).invoke(messages)
     reply = answer.text if isinstance(answer, AIMessage) else str(answer.content)
     update: dict[str, Any] = {
         "reply": reply,
