@@ -322,7 +322,7 @@ def test_values_in_brackets_stay_with_their_clause() -> None:
         ("Dry the samples down in the vacuum evaporator.", "evaporator"),  # not in the vocabulary: the noun
         ("Spin the tubes slowly on the rotator.", "rotator"),  # not the centrifuge that "spin" would suggest
         ("Quantify the fluorescence in the flow cytometer.", "cytometer"),  # not the plate reader "fluorescence" cues
-        ("Store the plate in the fridge.", "fridge"),
+        ("Store the plate in the fridge.", "fridge (4 °C cold storage)"),  # the vocabulary's capability now
         ("Tare the tube on the scale.", "balance (scale)"),  # "scale" named as an instrument is the balance
         ("Weigh out 5 mg of the powder.", "balance (scale)"),  # the vocabulary's phrase, no instrument named
         ("Equilibrate the samples in the anaerobic chamber.", "chamber"),  # maps to no action: the noun is reported
@@ -404,3 +404,103 @@ def test_leaving_the_plate_somewhere_else_still_moves_it() -> None:
         {"source": "sealer.default", "target": "camera.plate_station"},
         {"source": "camera.plate_station", "target": "hidex.drawer"},
     ]
+
+
+def test_arrows_separate_steps_and_values_after_a_comma_stay() -> None:
+    description = (
+        "Fresh plate from stack 4 → heat seal 168 °C, 4 s => PCR machine program 2, plate type 3 -> photo -> bin"
+    )
+    plan = plan_offline(description, {}, LAB)
+    assert [c.text for c in plan.clauses] == [
+        "fresh plate from stack 4",
+        "heat seal 168 c , 4 s",
+        "pcr machine program 2, plate type 3",
+        "photo",
+        "bin",
+    ]
+    args = {f"{s.module}.{s.action}": s.args for s in plan.steps if s.origin == "clause"}
+    assert args["sciclops.get_plate"] == {"pos": "tower4"}
+    assert args["sealer.seal"] == {"temperature": 168, "time": 4.0}
+    assert args["biometra.run_protocol"] == {"program": 2, "plate_type": 3}
+    assert "camera.take_picture" in args
+    assert plan.steps[-1].module == "pf400" and plan.steps[-1].args["target"] == "wc.trash"
+
+
+def test_a_comma_before_a_new_instruction_still_splits() -> None:
+    plan = plan_offline("Seal the plate at 165 °C for 3 s, take 2 photos.", {}, LAB)
+    assert [c.text for c in plan.clauses] == ["seal the plate at 165 c for 3 s", "take 2 photos"]
+
+
+@pytest.mark.parametrize(
+    ("description", "assay"),
+    [
+        ("Measure the fluorescence of the plate on the reader, quantified using GreenFluo_520.", "GreenFluo_520"),
+        ("Read the plate with Lum2Glow.", "Lum2Glow"),
+    ],
+)
+def test_a_name_after_with_or_using_binds_the_actions_only_name_arg(description: str, assay: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert [c.text for c in plan.clauses] == [plan.clauses[0].text]  # the participle stays with its clause
+    reads = [s for s in plan.steps if (s.module, s.action) == ("hidex", "run_assay")]
+    assert [s.args for s in reads] == [{"assay_name": assay}]
+
+
+@pytest.mark.parametrize("description", ["Read the plate with care.", "Read the plate with OD600 on the reader."])
+def test_ordinary_words_after_with_are_no_names(description: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert [s.args for s in plan.steps if s.action == "run_assay"] == [{}]
+
+
+def test_a_process_on_a_new_plate_gets_the_plate_first() -> None:
+    plan = plan_offline("We want the fluorescence of a fresh plate taken from stack 1 using Fluo_485.", {}, LAB)
+    keys = [f"{s.module}.{s.action}" for s in plan.steps]
+    assert keys[0] == "sciclops.get_plate" and keys[-1] == "hidex.run_assay"
+    assert plan.steps[0].args == {"pos": "tower1"} and plan.steps[-1].args == {"assay_name": "Fluo_485"}
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("The foil-sealed plate sitting in the sealer should have its seal removed.", "peeler.peel"),
+        ("The plate waiting on the sealer nest needs the foil removed.", "peeler.peel"),
+        ("Image the peeled plate on the camera station.", "camera.take_picture"),
+    ],
+)
+def test_a_participle_that_describes_the_plate_is_no_cue(description: str, expected: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert [key for _, key, _ in plan.mapped] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("Carry the peeled plate from the peeler over to the camera station.", "pf400.transfer"),
+        ("Snap an image named plate_after.jpg of it.", "camera.take_picture"),
+    ],
+)
+def test_a_verb_before_a_participle_is_still_the_cue(description: str, expected: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert [key for _, key, _ in plan.mapped][:1] == [expected]
+
+
+def test_seal_still_maps_when_sealing_is_asked() -> None:
+    plan = plan_offline("Have the plate sealed at 170 °C for 2 s.", {}, LAB)
+    assert [key for _, key, _ in plan.mapped] == ["sealer.seal"]
+
+
+@pytest.mark.parametrize(
+    ("description", "capability"),
+    [
+        ("Park the reaction plate at 8 °C over the weekend.", "fridge (4 °C cold storage)"),
+        ("Keep the lysates refrigerated.", "fridge (4 °C cold storage)"),
+        ("Store the aliquots at -70 °C.", "liquid nitrogen / -80 °C freezer"),
+    ],
+)
+def test_cold_storage_is_a_missing_capability(description: str, capability: str) -> None:
+    plan = plan_offline(description, {}, LAB)
+    assert not plan.feasible and plan.missing_capability == capability
+
+
+def test_a_cold_hold_in_a_pcr_program_needs_no_fridge() -> None:
+    plan = plan_offline("Cycle the plate with program 4, plate type 1, ending with a hold at 4 °C.", {}, LAB)
+    assert plan.feasible and [key for _, key, _ in plan.mapped] == ["biometra.run_protocol"]

@@ -1,6 +1,7 @@
 """Value binding for the offline planner: numbers with units, named numbers, options and file names → action args.
 
-Sources, first match wins: the clause itself ("seal at 175 °C for 3 s", "program 3", "tower 2", "plate_42.jpg"),
+Sources, first match wins: the clause itself ("seal at 175 °C for 3 s", "program 3", "tower 2", "plate_42.jpg",
+"the Fluor_485 assay", and for an action's only name arg a name after "with"/"using": "measured with Abs_450nm"),
 then the scientist's values mapping (``plate_type: 1``), matched to args by name. Types and units come from the
 module's about (an int arg gets an int; a time arg described in seconds gets seconds).
 """
@@ -197,6 +198,37 @@ def _named_value(arg: ModuleActionArg, raw: list[str], cased: list[str], candida
     return None
 
 
+_TOOL_MARKERS = frozenset({"with", "using", "via"})
+"""Words before the name of a saved method a step runs ("measured with Abs_450nm", "using PCR_fast")."""
+
+
+def _free_name_arg(candidate: Candidate, has_locations: bool) -> ModuleActionArg | None:
+    """The action's only str arg that takes a name (not a location, not a file), or None when there are 0 or 2+."""
+    found = [
+        a
+        for a in candidate.action.args
+        if "str" in str(a.type).lower() and not is_location_arg(a, has_locations) and "file" not in a.name.lower()
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _tool_name(raw: list[str], cased: list[str], candidate: Candidate) -> str | None:
+    """A name-like word right after "with" / "using" ("measured with Abs_450nm"), as written.
+
+    Only words that read as names (``_identifier_like``) and are neither the action's cues nor its module's words:
+    "with 18 uL", "using the OT-2" and "with care" bind nothing.
+    """
+    if len(raw) != len(cased):
+        return None
+    pairs = [(w, c) for w, c in zip(raw, cased, strict=True) if w not in IGNORED]
+    taken = {w for cue in candidate.cues for w in cue} | set(name_words(candidate.module))
+    for (word, _), (following, written) in zip(pairs, pairs[1:], strict=False):
+        own = {stem(following), *name_words(following)} & taken
+        if word in _TOOL_MARKERS and _identifier_like(written) and not own:
+            return written
+    return None
+
+
 def key_matches(key: str, arg_name: str, candidate: Candidate | None) -> bool:
     """A values key names an arg: the same name, or the arg's words plus words of the action (``seal_temperature``).
 
@@ -226,6 +258,7 @@ def bind_args(
     args: dict[str, Any] = {}
     from_values: dict[str, str] = {}
     unbound: list[str] = []
+    name_arg = _free_name_arg(candidate, has_locations)
     for arg in candidate.action.args:
         if is_location_arg(arg, has_locations):
             continue
@@ -238,6 +271,8 @@ def bind_args(
             value = files[0]
         if value is None:
             value = _named_value(arg, raw, cased, candidate)
+        if value is None and arg is name_arg:
+            value = _tool_name(raw, cased, candidate)
         if value is None:
             key = next((k for k in values if key_matches(k, arg.name, candidate)), None)
             if key is not None:

@@ -6,7 +6,8 @@ Two sources, the more specific first:
   no module of the lab answers to: reported as the vocabulary capability whose own phrases contain the noun, else as
   the noun itself;
 - a capability phrase of the vocabulary ("spin down", "flash freeze"). A phrase inside a longer phrase of another
-  capability is that capability's word, not its own ("freeze" in "freeze dry" is not the freezer).
+  capability is that capability's word, not its own ("freeze" in "freeze dry" is not the freezer);
+- storing at a cold temperature ("keep it at 4 °C overnight"): the fridge (0-10 °C) or the freezer (below -30 °C).
 
 Nouns are not looked at in a clause that maps to an action of a module it names: "seal it on the heat sealer" is
 planned, whatever else it names.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from wei_gen.lab import Lab
 from wei_gen.offline.matcher import LabMatcher, name_words
-from wei_gen.offline.text import IGNORED, Clause, find_phrase, phrase_stems, spans, stem, tokens
+from wei_gen.offline.text import IGNORED, Clause, find_phrase, phrase_stems, quantities, spans, stem, tokens
 from wei_gen.offline.vocabulary import Capability, vocabulary
 
 _INSTRUMENT = re.compile(
@@ -136,6 +137,28 @@ def capability_for(noun: str) -> str:
     return noun
 
 
+_STORING = frozenset({stem(w) for w in ("store", "keep", "storage", "park", "stash")})
+"""Verbs that keep a plate somewhere for a while (a cold temperature with one of them needs cold storage)."""
+_COLD = ((-30.0, 10.0, "fridge"), (-273.0, -30.0, "freezer"))
+"""(lowest °C, highest °C, noun the vocabulary capability is found by): 4 °C is a fridge, -80 °C a freezer."""
+
+
+def cold_storage(clause: Clause, lab: Lab) -> list[str]:
+    """The cold storage a clause asks for by temperature ("store it at 4 °C") and the lab lacks.
+
+    Only with a storing verb: "hold at 4 °C" at the end of a PCR program is the thermocycler's, not a fridge's.
+    """
+    if not _STORING & set(clause.words):
+        return []
+    found: list[str] = []
+    for q in quantities(clause.text):
+        for low, high, noun in _COLD if q.kind == "temperature" else ():
+            cap = next((c for c in vocabulary().missing_capabilities if c.name == capability_for(noun)), None)
+            if low <= q.value <= high and cap is not None and not provided(lab, cap.provided_by):
+                found.append(cap.name)
+    return found
+
+
 def missing_capabilities(clause: Clause, lab: Lab, matcher: LabMatcher, named: bool) -> list[str]:
     """What the clause needs that the lab lacks.
 
@@ -143,7 +166,7 @@ def missing_capabilities(clause: Clause, lab: Lab, matcher: LabMatcher, named: b
     instrument nouns in it not looked at ("read it in the flow cytometer" maps to the reader by its verb, but asks
     for an instrument the lab lacks).
     """
-    needed = capability_hits(clause, lab)
+    needed = list(dict.fromkeys(capability_hits(clause, lab) + cold_storage(clause, lab)))
     if needed or not named:
         nouns = unknown_instruments(clause, matcher)
         if nouns:

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wei_gen.lab import Lab
-from wei_gen.offline.text import Clause, find_phrase, phrase_stems, stem, stems
+from wei_gen.offline.text import (
+    IGNORED,
+    PREPOSITIONS,
+    Clause,
+    find_phrase,
+    is_number,
+    phrase_stems,
+    stem,
+    stems,
+    tokens,
+)
 from wei_gen.offline.vocabulary import vocabulary
 from wei_gen.tools.embeddings import EmbeddingUnavailable, MiniLMEmbedder, embedder_available
 from wei_gen.tools.semantics import LabSemantics
@@ -100,6 +110,53 @@ def _find_after(words: list[str], phrase: tuple[str, ...], after: int) -> int:
     """The first position of ``phrase`` in ``words`` after position ``after``, or -1."""
     found = find_phrase(words[after + 1 :], phrase)
     return -1 if found < 0 else found + after + 1
+
+
+def _participle(word: str) -> bool:
+    """A past participle ("sealed", "removed"): its stem is shorter than the word and it ends in -ed."""
+    return len(word) > 4 and word.endswith("ed") and stem(word) != word
+
+
+_LINKS = frozenset({"while", "before", "after", "when", "until", "so", "and", "then", "because", "afterwards", "but"})
+"""Words that end a phrase: a participle before one of them is no attribute ("the foil removed while it waits")."""
+
+
+def _attributive(raw: list[str], i: int) -> bool:
+    """Whether ``raw[i]`` is a participle that describes the noun after it ("the sealed plate")."""
+    after = raw[i + 1] if i + 1 < len(raw) else ""
+    return (
+        _participle(raw[i]) and bool(after) and after not in PREPOSITIONS and after not in _LINKS
+        and not is_number(after)
+    )  # fmt: skip
+
+
+def cue_at(clause: Clause, cue: tuple[str, ...]) -> int:
+    """Where a cue asks for its action in a clause, or -1.
+
+    Two forms besides the plain one: a participle that describes the plate ("the sealed plate", followed by a noun)
+    says its state, not what to do, so it is no cue, nor is a cue word followed by a participle ("its seal removed":
+    the object of another verb); a verb-noun cue said passively ("needs its foil removed") is the cue ("remove
+    foil").
+    """
+    words = clause.words
+    raw = [t for t in tokens(clause.text) if t not in IGNORED]
+    if len(raw) != len(words):  # words not made from this text: plain matching only
+        return find_phrase(words, cue)
+    n = len(cue)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) != cue:
+            continue
+        last = i + n - 1
+        if _attributive(raw, last):
+            continue  # "the sealed plate": a state
+        if last + 1 < len(raw) and _participle(raw[last + 1]) and not _attributive(raw, last + 1):
+            continue  # "its seal removed": the object of another verb ("put the sealed plate" still asks to put)
+        return i
+    if n == 2:
+        for i in range(len(words) - 1):
+            if (words[i], words[i + 1]) == (cue[1], cue[0]) and _participle(raw[i + 1]):
+                return i  # "foil removed" asks for "remove foil"
+    return -1
 
 
 class LabMatcher:
@@ -184,6 +241,19 @@ class LabMatcher:
                 best = (length, cand)
         return best[1] if best else None
 
+    def new_plate_for(self, clause: Clause, head: Candidate) -> Candidate | None:
+        """The new-plate action a clause asks for besides its own ("the absorbance of an empty plate from tower 3").
+
+        Only for a clause that processes, stores or disposes of the plate, and only when a cue of a new-plate action
+        is in it; the lab's first such action is taken.
+        """
+        if head.kind not in PURPOSE_KINDS:
+            return None
+        return next(
+            (c for c in self.candidates if c.kind == "new_plate" and any(cue_at(clause, cue) >= 0 for cue in c.cues)),
+            None,
+        )
+
     def module_score(self, module: str, words: list[str]) -> tuple[float, str]:
         """How clearly a clause names a module (its name's words, its type's nouns)."""
         wanted = name_words(module)
@@ -204,7 +274,7 @@ class LabMatcher:
         if not self.candidates:
             return None
         words = clause.words
-        positions = [min((p for cue in c.cues if (p := find_phrase(words, cue)) >= 0), default=-1)
+        positions = [min((p for cue in c.cues if (p := cue_at(clause, cue)) >= 0), default=-1)
                      for c in self.candidates]  # fmt: skip
         found = [p for p in positions if p >= 0]
         head = min(found) if found else -1

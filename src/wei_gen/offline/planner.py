@@ -241,8 +241,12 @@ def plan_offline(description: str, values: str | dict[str, Any] | None, lab: Lab
         if match is None:
             out.unmapped.append(clause.text)
             continue
+        fresh = matcher.new_plate_for(clause, match.candidate)
+        if fresh is not None:  # "the absorbance of an empty plate from tower 3": get the plate, then read it
+            out.mapped.append((clause.text, fresh.key, "the clause asks for a new plate"))
+            builder.add(clause, fresh)
         out.mapped.append((clause.text, match.candidate.key, match.why))
-        if not builder.add(clause, match.candidate):
+        if not builder.add(clause, match.candidate, places=fresh is None):
             out.mapped[-1] = (clause.text, match.candidate.key, f"{match.why}; the plate is already there: no step")
             continue
         purpose = _purpose(builder, clause, match.candidate)

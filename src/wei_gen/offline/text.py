@@ -121,9 +121,14 @@ class Clause:
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|;\s*|:\s+")
+_ARROW = r"\s*(?:-+>|=+>|~+>|→|⇒|⟶|⟹|➔|➜|➝|↦)\s*"
+"""Arrows of terse notation ("new plate -> seal -> read"): each says "then"."""
 _SEPARATOR = re.compile(
-    r",\s*(?:and\s+)?(?:then\s+)?|\s+and\s+then\s+|\s+then\s+|\s+and\s+|\s*,?\s*after that,?\s*", re.IGNORECASE
+    _ARROW + r"|,\s*(?:and\s+)?(?:then\s+)?|\s+and\s+then\s+|\s+then\s+|\s+and\s+|\s*,?\s*after that,?\s*",
+    re.IGNORECASE,
 )
+_FORCED = re.compile(_ARROW + r"|then|after", re.IGNORECASE)
+"""Separators that always start a new instruction."""
 
 
 _LEADING_PREPOSITIONS = frozenset({"on", "at", "in", "inside", "with", "using", "by", "via", "from", "for", "onto"})
@@ -164,15 +169,37 @@ def _is_setting(fragment: str, standalone: Callable[[list[str]], bool]) -> bool:
     return bool(raw) and raw[0] in _LEADING_PREPOSITIONS and not standalone(stems(" ".join(raw)))
 
 
+def _is_participle(word: str) -> bool:
+    """A past participle ("measured", "sealed"): after a comma it describes the step before, it asks for nothing.
+
+    Instructions start with the verb's base form ("measure …"), so ", measured with Abs_450nm" stays with its clause.
+    """
+    return len(word) > 4 and word.endswith("ed") and stem(word) != word
+
+
+def _next_fragment(sentence: str, start: int) -> str:
+    """The text from ``start`` up to the next separator (or the sentence's end)."""
+    following = _SEPARATOR.search(sentence, start)
+    return sentence[start : following.start() if following else len(sentence)]
+
+
+def _only_values(fragment: str, standalone: Callable[[list[str]], bool]) -> bool:
+    """A fragment of values for the clause before it ("2 s", "plate type 1"): a number and no instruction of its own."""
+    raw = tokens(fragment)
+    return any(is_number(t) for t in raw) and not standalone(stems(fragment))
+
+
 def split_clauses(
     description: str, verbs: set[str], standalone: Callable[[list[str]], bool] | None = None
 ) -> list[Clause]:
-    """Split at sentence ends, and at commas / "and" / "then" that start a new instruction.
+    """Split at sentence ends, at arrows ("->", "→", "=>"), and at commas / "and" / "then" that start a new instruction.
 
     A comma or "and" splits only when the next word is a verb the lab vocabulary knows (``verbs``, stems) or a
-    "then" is there: "mix the cyan, magenta and yellow dyes" stays one clause. Nothing inside brackets splits, and a
-    leading prepositional phrase that asks for nothing by itself (``standalone``: whether stems say an instruction;
-    by default, whether one of them is a verb) stays with the instruction after it: "on the prep robot, pipette …".
+    "then" is there: "mix the cyan, magenta and yellow dyes" stays one clause; so do values after a comma ("seal at
+    172 °C, 2 s", "program 6, plate type 1") and a participle that describes the step ("…, measured with X").
+    Nothing inside brackets splits, and a leading prepositional phrase that asks for nothing by itself
+    (``standalone``: whether stems say an instruction; by default, whether one of them is a verb) stays with the
+    instruction after it: "on the prep robot, pipette …".
     """
     says_something = standalone or (lambda words: any(w in verbs for w in words))
     parts: list[str] = []
@@ -185,8 +212,11 @@ def split_clauses(
                 continue
             following = tokens(sentence[m.end() :])
             first = stem(following[0]) if following else ""
-            separator = m.group(0).lower()
-            if "then" in separator or "after" in separator or first in verbs:
+            if _FORCED.search(m.group(0)) or (
+                first in verbs
+                and not _is_participle(following[0])
+                and not _only_values(_next_fragment(sentence, m.end()), says_something)
+            ):
                 if _is_setting(sentence[start : m.start()], says_something):
                     continue
                 parts.append(sentence[start : m.start()])
