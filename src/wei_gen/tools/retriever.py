@@ -187,17 +187,17 @@ class ExampleIndex:
             self._store_chunk(docs[start : start + self.write_batch], result)
 
     def _store_chunk(self, docs: list[ExampleDoc], result: IndexResult) -> None:
-        existing = set(self.collection.get(ids=[d.id for d in docs], include=[])["ids"]) if docs else set()
-        new = [d for d in docs if d.id not in existing]
-        result.unchanged += [d.source for d in docs if d.id in existing]
-        if not new:
-            return
-        # The versions stored before this write, recorded *before* the upsert: only those are removed afterwards, so a
-        # newer version written meanwhile by another process (same file, other content) is never deleted by us.
-        before = self.collection.get(where={"source": {"$in": [d.source for d in new]}}, include=["metadatas"])
+        # One read gives both answers: which documents are stored already (an id is the hash of source and text, so
+        # a stored id is that file's current version) and which versions exist before this write. Only those are
+        # removed after the upsert, so a newer version written meanwhile by another process is never deleted by us.
+        before = self.collection.get(where={"source": {"$in": [d.source for d in docs]}}, include=["metadatas"])
         old_ids: dict[str, list[str]] = {}
         for doc_id, meta in zip(before["ids"], before["metadatas"] or [], strict=False):
             old_ids.setdefault(str((meta or {}).get("source", "")), []).append(doc_id)
+        new = [d for d in docs if d.id not in old_ids.get(d.source, [])]
+        result.unchanged += [d.source for d in docs if d.id in old_ids.get(d.source, [])]
+        if not new:
+            return
         vectors = self.embedder.embed([d.text for d in new])
         self.collection.upsert(
             ids=[d.id for d in new],
