@@ -21,6 +21,7 @@ from wei_gen.models import retry_after_respected, usage_of
 from wei_gen.nodes.common import chat_model, is_offline, lab_and_cards, llm_error_report
 from wei_gen.nodes.config import ProtocolConfig, check_protocol
 from wei_gen.nodes.plan import check_plan_against_lab
+from wei_gen.nodes.workflow import workflow_flow
 from wei_gen.prompts import DATA_RULE, REFINE_SYSTEM, REFINE_USER, ROLES
 from wei_gen.state import (
     ARTIFACT_KEYS,
@@ -37,9 +38,8 @@ from wei_gen.state import (
     stale_after,
 )
 from wei_gen.tools.code_check import check_script
-from wei_gen.tools.flow import FlowReport, check_flow, steps_from_workflow
 from wei_gen.tools.validator import ValidationReport, validate_text
-from wei_gen.wei_types import Workflow, workflow_to_dict
+from wei_gen.wei_types import Workflow
 from wei_gen.yamlio import dump_yaml
 
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
@@ -74,9 +74,6 @@ def parse_artifact(agent: Agent, text: str, lab: Lab, state: State) -> tuple[Any
             workflow = Workflow.model_validate(yaml.safe_load(text))
         except (yaml.YAMLError, ValidationError, TypeError):
             return None, report
-        # The same z3 flow check as a generated workflow: an edit that drops a transfer is flagged, and the stored
-        # flow (setup, the picture) belongs to this version, not to the one before the edit.
-        report.diagnostics += workflow_flow(workflow, lab).diagnostics
         return WorkflowArtifact(workflow=workflow, yaml=text), report
     if agent == "code":
         report = check_script(text, state["workflow"].workflow if state.get("workflow") is not None else None)
@@ -104,11 +101,6 @@ def _parse_configs(text: str) -> tuple[ConfigArtifact | None, ValidationReport]:
     return ConfigArtifact(files=files), report
 
 
-def workflow_flow(workflow: Workflow, lab: Lab) -> FlowReport:
-    """The z3 labware-flow report of a workflow."""
-    return check_flow(steps_from_workflow(workflow_to_dict(workflow)), lab)
-
-
 def adopt(
     state: State,
     agent: Agent,
@@ -117,17 +109,24 @@ def adopt(
     origin: Literal["chat", "edit"],
     lab: Lab,
 ) -> dict[str, Any]:
-    """Store a new artifact version with its report and mark the later artifacts stale."""
+    """Store a new artifact version with its report and mark the later artifacts stale.
+
+    A workflow also gets the z3 flow check a generated one gets: an edit that drops a transfer is flagged, and the
+    stored flow (setup, the picture) belongs to this version, not to the one before it. An edit's report is also
+    the ``edit`` report.
+    """
     key = ARTIFACT_KEYS[agent]
+    update: dict[str, Any] = {key: artifact}
+    if agent == "workflow":
+        flow = workflow_flow(artifact.workflow, lab)
+        report = report.model_copy(update={"diagnostics": [*report.diagnostics, *flow.diagnostics]})
+        update["flow"] = flow
     number = sum(1 for v in state.get("versions", []) if v.agent == agent) + 1
     new_state: State = {**state, key: artifact}  # type: ignore[misc]
     content = artifact_text(new_state, agent)
     version = Version(agent=agent, number=number, origin=origin, content=content, ok=report.ok)
-    stale = stale_after(state, agent)
-    update: dict[str, Any] = {key: artifact, "reports": {_report_key(agent): report}, "versions": [version]}
-    if agent == "workflow":
-        update["flow"] = workflow_flow(artifact.workflow, lab)
-    return update | {"stale": stale}
+    reports = {_report_key(agent): report} | ({"edit": report} if origin == "edit" else {})
+    return update | {"reports": reports, "versions": [version], "stale": stale_after(state, agent)}
 
 
 def _report_key(agent: Agent) -> str:
@@ -181,6 +180,4 @@ def apply_edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     artifact, report = parse_artifact(agent, state.get("message", ""), lab, state)
     if artifact is None:
         return {"reports": {"edit": report}}
-    return adopt(state, agent, artifact, report, "edit", lab) | {
-        "reports": {_report_key(agent): report, "edit": report}
-    }
+    return adopt(state, agent, artifact, report, "edit", lab)

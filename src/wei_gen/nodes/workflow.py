@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, ValidationError
 
 from wei_gen.context import Context
+from wei_gen.lab import Lab
 from wei_gen.models import call_structured
 from wei_gen.nodes.common import (
     args_dict,
@@ -29,7 +30,7 @@ from wei_gen.offline.nodes import offline_workflow
 from wei_gen.prompts import DATA_RULE, WORKFLOW_RETRY_USER, WORKFLOW_SYSTEM, WORKFLOW_USER
 from wei_gen.state import ArgValue, State, Version, WorkflowArtifact, stale_after
 from wei_gen.tools.completion import complete_transfers
-from wei_gen.tools.flow import check_flow, steps_from_workflow
+from wei_gen.tools.flow import FlowReport, check_flow, steps_from_workflow
 from wei_gen.tools.validator import validate_workflow
 from wei_gen.wei_types import Metadata, Step, Workflow, WorkflowParameter, workflow_to_dict
 
@@ -133,6 +134,11 @@ def write_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return update
 
 
+def workflow_flow(workflow: Workflow, lab: Lab) -> FlowReport:
+    """The z3 labware-flow report of a workflow (generated, edited or refined in chat)."""
+    return check_flow(steps_from_workflow(workflow_to_dict(workflow)), lab)
+
+
 def check_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Validate the latest workflow against the lab; record the report, the feedback and a version."""
     error = state.get("draft_errors", {}).get("workflow", "")
@@ -142,7 +148,7 @@ def check_workflow(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     lab, _ = lab_and_cards(state, runtime)
     artifact = state["workflow"]
     report = validate_workflow(artifact.workflow, lab, source="workflow.yaml")
-    flow = check_flow(steps_from_workflow(workflow_to_dict(artifact.workflow)), lab)
+    flow = workflow_flow(artifact.workflow, lab)
     report.diagnostics += flow.diagnostics
     number = sum(1 for v in state.get("versions", []) if v.agent == "workflow") + 1
     version = Version(agent="workflow", number=number, origin="generated", content=artifact.yaml, ok=report.ok)
