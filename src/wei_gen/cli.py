@@ -67,18 +67,26 @@ def fail(message: str) -> typer.Exit:
 def load_lab(
     lab: Path | None, workcell: Path | None, abouts: Path | None, live: bool, lenient: bool, timeout: float = 5.0
 ) -> Lab:
-    """Load the lab from whichever of the three sources the options name."""
+    """Load the lab from whichever of the three sources the options name; an unusable one is a could-not-run error."""
     if lab is not None and (workcell or abouts or live):
         raise fail("give either --lab DIR or --workcell FILE with --abouts DIR / --live, not both")
-    if lab is not None:
-        return lab_from_dir(lab, strict=not lenient)
-    if workcell is None:
-        raise fail("no lab given: use --lab DIR, or --workcell FILE with --abouts DIR or --live")
-    if live:
-        return lab_from_live(workcell, timeout=timeout)
-    if abouts is None:
-        raise fail("--workcell needs --abouts DIR (or --live to ask the running modules)")
-    return lab_from_workcell_and_abouts(workcell, abouts, strict=not lenient)
+    try:
+        if lab is not None:
+            return lab_from_dir(lab, strict=not lenient)
+        if workcell is None:
+            raise fail("no lab given: use --lab DIR, or --workcell FILE with --abouts DIR or --live")
+        if live:
+            return lab_from_live(workcell, timeout=timeout)
+        if abouts is None:
+            raise fail("--workcell needs --abouts DIR (or --live to ask the running modules)")
+        return lab_from_workcell_and_abouts(workcell, abouts, strict=not lenient)
+    except InputError as exc:
+        raise fail(f"cannot load the lab: {exc}") from None
+
+
+def optional_lab(lab: Path | None) -> Lab | None:
+    """The lab of an optional ``--lab DIR``."""
+    return load_lab(lab, None, None, live=False, lenient=False) if lab is not None else None
 
 
 def parse_params(items: list[str]) -> dict[str, Any] | None:
@@ -188,10 +196,7 @@ def validate(
         raise fail(str(exc)) from None
     the_lab: Lab | None = None
     if any(kind == "workflow" for _, kind in kinds) or lab or workcell:
-        try:
-            the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
-        except InputError as exc:
-            raise fail(f"cannot load the lab: {exc}") from None
+        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
     reports: list[tuple[FileKind, ValidationReport]] = []
     for path, kind in kinds:
         try:
@@ -323,13 +328,8 @@ def index(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise fail(f"not found: {', '.join(missing)}")
-    lab_name = ""
-    if lab is not None:
-        try:
-            lab_name = lab_from_dir(lab).workcell.name
-        except InputError as exc:
-            raise fail(f"cannot load the lab: {exc}") from None
-    result = open_index(data_dir, chroma_url).index(paths, lab=lab_name)
+    the_lab = optional_lab(lab)
+    result = open_index(data_dir, chroma_url).index(paths, lab=the_lab.workcell.name if the_lab else "")
     if fmt == "json":
         sys.stdout.write(json.dumps(result.__dict__, indent=2) + "\n")
         return
@@ -349,12 +349,7 @@ def examples_search(
 ) -> None:
     """Print the example workflows closest to TEXT, with their scores and sources."""
     fmt = check_format(output_format)
-    the_lab = None
-    if lab is not None:
-        try:
-            the_lab = lab_from_dir(lab)
-        except InputError as exc:
-            raise fail(f"cannot load the lab: {exc}") from None
+    the_lab = optional_lab(lab)
     hits = open_index(data_dir, chroma_url).search(text, k, lab=the_lab)
     if fmt == "json":
         sys.stdout.write(json.dumps([h.model_dump(mode="json") for h in hits], indent=2) + "\n")
@@ -387,10 +382,7 @@ def simulate(
     from wei_gen.simlab.runner import SimulationError, simulate_script
 
     fmt = check_format(output_format)
-    try:
-        the_lab = load_lab(lab, workcell, abouts, False, True)  # broken abouts = unknown modules, as in WEI
-    except InputError as exc:
-        raise fail(f"cannot load the lab: {exc}") from None
+    the_lab = load_lab(lab, workcell, abouts, False, True)  # broken abouts = unknown modules, as in WEI
     step: int | str | None = fail_step
     if fail_step is not None and fail_step.strip().isdigit():
         step = int(fail_step)
@@ -438,10 +430,7 @@ def show_lab(
 ) -> None:
     """Show the lab as the models see it (capability cards) and how much smaller that is than a raw dump."""
     fmt = check_format(output_format)
-    try:
-        the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
-    except InputError as exc:
-        raise fail(f"cannot load the lab: {exc}") from None
+    the_lab = load_lab(lab, workcell, abouts, live, lenient_abouts, timeout)
     cards, raw = render_capability_cards(the_lab), raw_lab_json(the_lab)
     unknown = {n: m.about_problem for n, m in the_lab.modules.items() if m.about is None}
     if fmt == "json":
