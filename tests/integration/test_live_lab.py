@@ -9,10 +9,8 @@ refused). The server is shut down at the end of the module; the whole file runs 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import run_cli as support_run_cli
 from wei_gen.lab import Lab, lab_from_live
 from wei_gen.tools.validator import validate_text
 
@@ -173,11 +172,8 @@ def lab(live: LiveLab) -> Iterator[Lab]:
 
 
 def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in (*PROXY_VARS, "FORCE_COLOR", "TTY_COMPATIBLE")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "wei_gen", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=30
-    )
+    """The CLI without proxy settings (the modules are on loopback)."""
+    return support_run_cli(*args, cwd=cwd, timeout=30, drop=PROXY_VARS)
 
 
 WORKFLOW = """\

@@ -11,7 +11,6 @@ fresh process on the store they share.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.cli import run_cli as support_run_cli
 from wei_gen.tools.embeddings import embedder_available
 
 pytestmark = [
@@ -273,17 +273,8 @@ def test_a_version_stored_by_another_writer_meanwhile_is_not_deleted(tmp_path: P
 
 
 def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m wei_gen ARGS`` without colours and with no data dir from the environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "WEI_GEN_DATA_DIR")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "wei_gen", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The CLI with no data dir from the environment."""
+    return support_run_cli(*args, cwd=cwd, timeout=120, drop=("WEI_GEN_DATA_DIR",))
 
 
 def test_cli_index_then_search_as_json(tmp_path: Path) -> None:

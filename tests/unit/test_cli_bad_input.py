@@ -7,9 +7,7 @@ real broken-YAML workflows of the corpus (skipped when the corpus is absent).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 import yaml
 
 from tests import corpus
+from tests.support.cli import run_cli
 
 WORKCELL = """\
 name: tiny_workcell
@@ -99,20 +98,6 @@ BROKEN_ABOUT = """\
 # ---------------------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m wei_gen ARGS`` without colours and return the finished process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "wei_gen", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:

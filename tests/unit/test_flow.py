@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.cli import run_cli as support_run_cli
 from wei_gen.lab import Lab, lab_from_dir
 from wei_gen.tools.completion import COMMENT, complete_transfers
 from wei_gen.tools.flow import FlowReport, check_flow, steps_from_workflow
@@ -186,7 +186,7 @@ def test_transfer_completion_restores_the_moves(lab: Lab) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wei_gen", *args], capture_output=True, text=True, cwd=ROOT)
+    return support_run_cli(*args, cwd=ROOT)
 
 
 def test_check_cli(tmp_path: Path) -> None:
