@@ -423,17 +423,7 @@ class SimLab:
             )
 
     def _diagnostic(self, record: RunRecord, source: str, diag: Diagnostic) -> None:
-        record.diagnostics.append(
-            DiagnosticRecord(
-                source=source,
-                code=diag.code,
-                severity=diag.severity,
-                message=diag.message,
-                step_index=diag.step_index,
-                step_name=diag.step_name,
-                hint=diag.hint,
-            )
-        )
+        record.diagnostics.append(DiagnosticRecord.of(source, diag))
         if diag.severity == "warning":
             record.warnings.append(f"{diag.message} [{diag.code}]")
         elif diag.severity == "error" and source == "validator" and diag.code in _PARAMETER_CODES:

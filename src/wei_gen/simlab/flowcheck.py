@@ -41,18 +41,7 @@ def flow_verdict(steps: Sequence[Mapping[str, Any]], lab: Lab, semantics: Any = 
     ]
     report = check_flow(flow_steps, lab, semantics if semantics is not None else LabSemantics(lab))
     errors = [d for d in report.diagnostics if d.severity == "error"]
-    diagnostics = [
-        DiagnosticRecord(
-            source="flow",
-            code=d.code,
-            severity=d.severity,
-            message=d.message,
-            step_index=d.step_index,
-            step_name=d.step_name,
-            hint=d.hint,
-        )
-        for d in errors
-    ]
+    diagnostics = [DiagnosticRecord.of("flow", d) for d in errors]
     if report.verdict != "unsat" or not errors:
         return FlowVerdict(verdict="sat", diagnostics=diagnostics)
     index = min((d.step_index for d in errors if d.step_index is not None), default=0)

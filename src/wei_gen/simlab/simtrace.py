@@ -36,6 +36,19 @@ class DiagnosticRecord(BaseModel):
     hint: str | None = None
     """How to fix it."""
 
+    @classmethod
+    def of(cls, source: str, diag: Any) -> DiagnosticRecord:
+        """The record of a validator or flow-check ``Diagnostic`` (duck-typed: this module stays import-light)."""
+        return cls(
+            source=source,
+            code=diag.code,
+            severity=diag.severity,
+            message=diag.message,
+            step_index=diag.step_index,
+            step_name=diag.step_name,
+            hint=diag.hint,
+        )
+
 
 class FlowVerdict(BaseModel):
     """The labware-flow verdict of one submitted step sequence."""
