@@ -30,12 +30,16 @@ def _load_lab(path: str, stamp: float) -> tuple[Lab, str]:
     return lab, render_capability_cards(lab)
 
 
-def lab_and_cards(state: State, runtime: Runtime[Context]) -> tuple[Lab, str]:
-    """The run's lab and its capability cards (cached)."""
-    path = lab_path(state, runtime)
+def cached_lab(path: Path) -> tuple[Lab, str]:
+    """The lab in a directory and its capability cards, loaded once per version of its workcell file."""
     workcell = path / "workcell.yaml"
     stamp = workcell.stat().st_mtime if workcell.is_file() else 0.0
     return _load_lab(str(path.resolve()), stamp)
+
+
+def lab_and_cards(state: State, runtime: Runtime[Context]) -> tuple[Lab, str]:
+    """The run's lab and its capability cards (cached)."""
+    return cached_lab(lab_path(state, runtime))
 
 
 def experiment_text(state: State) -> str:

@@ -442,11 +442,12 @@ async def flow_svg(session_id: str, owner: Owner, be: Be) -> Response:
 
 
 def _render_svg(state: State, context: Context) -> str:
-    from wei_gen.lab import LabError, lab_from_dir
+    from wei_gen.lab import LabError
+    from wei_gen.nodes.common import cached_lab
     from wei_gen.tools.flow_svg import render_flow_svg
 
     try:
-        lab = lab_from_dir(Path(state.get("lab_dir") or context.lab_dir))
+        lab, _ = cached_lab(Path(state.get("lab_dir") or context.lab_dir))
     except LabError:
         lab = None  # the picture is still useful without the lab's names
     return render_flow_svg(state["workflow"].workflow, state.get("flow"), state.get("reports", {}).get("workflow"), lab)
